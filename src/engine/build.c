@@ -1,0 +1,390 @@
+/*
+ * build.c -- generated source to a loaded kernel, through a
+ * content-addressed disk cache (guideline 8, after CuPy).
+ *
+ * High level description
+ * ----------------------
+ *   key  = SHA-256(engine version, compiler, flags, OpenMP flags, CPU
+ *          identity, generated source)
+ *   file = <cache_dir>/rk<version>-<key>.so
+ *
+ * 1. In-process memo: a kernel already loaded in this session (same key and
+ *    same argument names) is returned at once.
+ * 2. Disk: the file exists and its trailer (the SHA-256 of everything
+ *    before it) checks out: dlopen it.  A torn or corrupted file fails the
+ *    check and is rebuilt.
+ * 3. Compiler: the source is written to a temporary name in the cache
+ *    folder, compiled there (posix_spawn, no shell: paths are never parsed),
+ *    the trailer appended, and the file renamed into place.  rename() is
+ *    atomic, so concurrent sessions never load half a file; the loser of a
+ *    race simply replaces the file with an identical one.
+ *
+ * The compiler's output goes to a log file; on failure it becomes err->log.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "internal.h"
+#include "rk_config.h"
+
+extern char **environ;
+
+#ifndef RK_CONFIG_CC
+#define RK_CONFIG_CC "cc"
+#endif
+#ifndef RK_CONFIG_CFLAGS
+#define RK_CONFIG_CFLAGS "-O3 -fPIC"
+#endif
+#ifndef RK_CONFIG_OPENMP
+#define RK_CONFIG_OPENMP ""
+#endif
+#ifndef RK_CONFIG_HAVE_OPENMP
+#define RK_CONFIG_HAVE_OPENMP 0
+#endif
+
+#define TRAILER_TAG "\nRKEOPS-SHA256:"
+#define TRAILER_LEN (sizeof(TRAILER_TAG) - 1 + 64)
+
+/* ------------------------------------------------------------ toolchain */
+
+static char *tc_cc, *tc_cflags, *tc_openmp;
+static rk_toolchain toolchain = {RK_CONFIG_CC, RK_CONFIG_CFLAGS, RK_CONFIG_OPENMP,
+                                 RK_CONFIG_HAVE_OPENMP};
+
+const rk_toolchain *rk_toolchain_get(void) { return &toolchain; }
+
+static void set_str(char **slot, const char **field, const char *v) {
+  if (!v) return;
+  char *d = strdup(v);
+  if (!d) return;
+  free(*slot);
+  *slot = d;
+  *field = d;
+}
+
+void rk_toolchain_set(const char *cc, const char *cflags, const char *openmp, int have_openmp) {
+  set_str(&tc_cc, &toolchain.cc, cc);
+  set_str(&tc_cflags, &toolchain.cflags, cflags);
+  set_str(&tc_openmp, &toolchain.openmp, openmp);
+  if (have_openmp >= 0) toolchain.have_openmp = have_openmp;
+}
+
+/* CPU identity for the cache key: -march=native code is only valid on the
+ * CPU it was built for.  Model name and feature flags from /proc/cpuinfo. */
+static const char *cpu_identity(void) {
+  static char id[65] = "";
+  if (id[0]) return id;
+  sha256_ctx h;
+  sha256_init(&h);
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (f) {
+    char line[4096];
+    int got_model = 0, got_flags = 0;
+    while (fgets(line, sizeof line, f) && !(got_model && got_flags)) {
+      if (!got_model && strncmp(line, "model name", 10) == 0) {
+        sha256_update(&h, line, strlen(line));
+        got_model = 1;
+      } else if (!got_flags && (strncmp(line, "flags", 5) == 0 || strncmp(line, "Features", 8) == 0)) {
+        sha256_update(&h, line, strlen(line));
+        got_flags = 1;
+      }
+    }
+    fclose(f);
+  } else {
+    sha256_update(&h, "unknown-cpu", 11);
+  }
+  unsigned char d[32];
+  sha256_final(&h, d);
+  for (int i = 0; i < 32; i++) snprintf(id + 2 * i, 3, "%02x", d[i]);
+  return id;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int mkdir_p(const char *path) {
+  char tmp[4096];
+  size_t n = strlen(path);
+  if (n == 0 || n >= sizeof tmp) return -1;
+  memcpy(tmp, path, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (tmp[i] == '/' || tmp[i] == '\0') {
+      char ch = tmp[i];
+      tmp[i] = '\0';
+      if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
+      tmp[i] = ch;
+    }
+  }
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+static char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 65536, n = 0;
+  char *s = malloc(cap + 1);
+  while (s) {
+    size_t got = fread(s + n, 1, cap - n, f);
+    n += got;
+    if (n < cap) break;
+    char *t = realloc(s, 2 * cap + 1);
+    if (!t) { free(s); s = NULL; break; }
+    s = t;
+    cap *= 2;
+  }
+  fclose(f);
+  if (!s) return NULL;
+  s[n] = '\0';
+  if (len) *len = n;
+  return s;
+}
+
+/* 1 when the file ends with a trailer holding the SHA-256 of what precedes */
+static int trailer_ok(const char *path) {
+  size_t n;
+  char *s = read_file(path, &n);
+  if (!s) return 0;
+  int ok = 0;
+  if (n > TRAILER_LEN) {
+    const char *t = s + n - TRAILER_LEN;
+    if (memcmp(t, TRAILER_TAG, sizeof(TRAILER_TAG) - 1) == 0) {
+      char hex[65];
+      sha256_hex(s, n - TRAILER_LEN, hex);
+      ok = memcmp(hex, t + sizeof(TRAILER_TAG) - 1, 64) == 0;
+    }
+  }
+  free(s);
+  return ok;
+}
+
+static int append_trailer(const char *path) {
+  size_t n;
+  char *s = read_file(path, &n);
+  if (!s) return -1;
+  char hex[65];
+  sha256_hex(s, n, hex);
+  free(s);
+  FILE *f = fopen(path, "ab");
+  if (!f) return -1;
+  int ok = fputs(TRAILER_TAG, f) >= 0 && fputs(hex, f) >= 0;
+  return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+/* Splits the words of a flag string into argv (no quoting: our flags and
+ * the compiler command come from configure, never from a formula). */
+static int add_words(char **argv, int argc, int max, char *s) {
+  for (char *tok = strtok(s, " \t"); tok && argc < max - 1; tok = strtok(NULL, " \t"))
+    argv[argc++] = tok;
+  return argc;
+}
+
+static int run_compiler(const char *src, const char *so, const char *logp, rk_error *err) {
+  const rk_toolchain *tc = rk_toolchain_get();
+  size_t need = strlen(tc->cc) + strlen(tc->cflags) + strlen(tc->openmp) + 3;
+  char *words = malloc(need);
+  if (!words) { rk_seterr(err, RK_ENOMEM, -1, "out of memory"); return -1; }
+  snprintf(words, need, "%s %s %s", tc->cc, tc->cflags, tc->openmp);
+  char *argv[128];
+  int argc = add_words(argv, 0, 120, words);
+  if (argc == 0) {
+    free(words);
+    rk_seterr(err, RK_EBUILD, -1, "no C compiler is configured");
+    return -1;
+  }
+  argv[argc++] = "-shared";
+  argv[argc++] = "-o";
+  argv[argc++] = (char *)so;
+  argv[argc++] = (char *)src;
+  argv[argc++] = "-lm";
+  argv[argc] = NULL;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    rk_seterr(err, RK_EBUILD, -1, "could not run the C compiler '%s': %s", argv[0], strerror(rc));
+    free(words);
+    return -1;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      rk_seterr(err, RK_EBUILD, -1, "waiting for the C compiler failed: %s", strerror(errno));
+      free(words);
+      return -1;
+    }
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    rk_seterr(err, RK_EBUILD, -1, "the C compiler '%s' failed to build the kernel (exit status %d)",
+              argv[0], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    free(err->log);
+    err->log = read_file(logp, NULL);
+    free(words);
+    return -1;
+  }
+  free(words);
+  return 0;
+}
+
+/* ------------------------------------------------------------ memo */
+
+static rk_kernel *memo;
+
+static rk_kernel *memo_find(const char *key) {
+  for (rk_kernel *k = memo; k; k = k->next)
+    if (strcmp(k->key, key) == 0) return k;
+  return NULL;
+}
+
+void rk_unload_all(void) {
+  rk_kernel *k = memo;
+  while (k) {
+    rk_kernel *nx = k->next;
+    if (k->dl) dlclose(k->dl);
+    free(k->path);
+    free(k);
+    k = nx;
+  }
+  memo = NULL;
+}
+
+static const char *default_cache_dir(char *buf, size_t n) {
+  const char *t = getenv("TMPDIR");
+  if (!t || !*t) t = "/tmp";
+  snprintf(buf, n, "%s/rkeops-cache-%ld", t, (long)getuid());
+  return buf;
+}
+
+/* Builds (or finds) the kernel for `src`.  `proto` carries the kernel's
+ * description (args, dims, reduction); on success *out is the memoised
+ * kernel, a copy of proto with the loaded code. */
+int build_kernel(const char *src, const rk_options *o, rk_kernel *proto, rk_error *err) {
+  const rk_toolchain *tc = rk_toolchain_get();
+  sha256_ctx h;
+  unsigned char d[32];
+  sha256_init(&h);
+  const char *parts[] = {"rkeops-engine-" RK_ENGINE_VERSION, tc->cc, tc->cflags, tc->openmp,
+                         cpu_identity(), src};
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+    sha256_update(&h, parts[i], strlen(parts[i]) + 1);
+  }
+  sha256_final(&h, d);
+  for (int i = 0; i < 32; i++) snprintf(proto->hash + 2 * i, 3, "%02x", d[i]);
+  sha256_init(&h);
+  sha256_update(&h, proto->hash, 64);
+  for (int p = 0; p < proto->nargs; p++)
+    sha256_update(&h, proto->args[p].name, strlen(proto->args[p].name) + 1);
+  sha256_final(&h, d);
+  for (int i = 0; i < 32; i++) snprintf(proto->key + 2 * i, 3, "%02x", d[i]);
+  rk_kernel *hit = memo_find(proto->key);
+  if (hit) {
+    hit->from = RK_FROM_MEMO;
+    hit->seconds = 0;
+    proto->next = hit; /* tell the caller */
+    return RK_OK;
+  }
+
+  double t0 = now();
+  char dirbuf[4096];
+  const char *dir = o->cache_dir && *o->cache_dir ? o->cache_dir : default_cache_dir(dirbuf, sizeof dirbuf);
+  if (mkdir_p(dir) != 0) {
+    rk_seterr(err, RK_EBUILD, -1, "cannot create the cache folder '%s': %s", dir, strerror(errno));
+    return err->code;
+  }
+  size_t plen = strlen(dir) + 128;
+  char *path = malloc(plen), *tmp_so = malloc(plen), *tmp_c = malloc(plen), *tmp_log = malloc(plen);
+  if (!path || !tmp_so || !tmp_c || !tmp_log) {
+    free(path); free(tmp_so); free(tmp_c); free(tmp_log);
+    rk_seterr(err, RK_ENOMEM, -1, "out of memory");
+    return err->code;
+  }
+  snprintf(path, plen, "%s/rk%s-%s.so", dir, RK_ENGINE_VERSION, proto->hash);
+  static unsigned counter;
+  unsigned stamp = (unsigned)getpid() * 2654435761u ^ (unsigned)(now() * 1e6) ^ ++counter;
+  snprintf(tmp_so, plen, "%s/tmp-%.16s-%ld-%08x.so", dir, proto->hash, (long)getpid(), stamp);
+  snprintf(tmp_c, plen, "%s/tmp-%.16s-%ld-%08x.c", dir, proto->hash, (long)getpid(), stamp);
+  snprintf(tmp_log, plen, "%s/tmp-%.16s-%ld-%08x.log", dir, proto->hash, (long)getpid(), stamp);
+
+  int from = RK_FROM_DISK;
+  int rc = RK_OK;
+  if (access(path, R_OK) != 0 || !trailer_ok(path)) {
+    from = RK_FROM_COMPILER;
+    FILE *f = fopen(tmp_c, "wb");
+    int ok = f && fputs(src, f) >= 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok) {
+      rk_seterr(err, RK_EBUILD, -1, "cannot write to the cache folder '%s': %s", dir, strerror(errno));
+      rc = err->code;
+    } else if (run_compiler(tmp_c, tmp_so, tmp_log, err) != 0) {
+      rc = err->code;
+    } else if (append_trailer(tmp_so) != 0 || rename(tmp_so, path) != 0) {
+      rk_seterr(err, RK_EBUILD, -1, "cannot store the kernel in the cache folder '%s': %s", dir,
+                strerror(errno));
+      rc = err->code;
+    } else if (o->keep_source) {
+      char *srcpath = malloc(plen);
+      if (srcpath) {
+        snprintf(srcpath, plen, "%s/rk%s-%s.c", dir, RK_ENGINE_VERSION, proto->hash);
+        if (rename(tmp_c, srcpath) != 0) remove(tmp_c);
+        free(srcpath);
+      }
+    }
+    remove(tmp_c);
+    remove(tmp_so);
+    remove(tmp_log);
+  }
+  free(tmp_so); free(tmp_c); free(tmp_log);
+  if (rc != RK_OK) { free(path); return rc; }
+
+  void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!dl) {
+    const char *m = dlerror();
+    rk_seterr(err, RK_ELOAD, -1, "cannot load the compiled kernel '%s': %s", path, m ? m : "?");
+    free(path);
+    return err->code;
+  }
+  void *sym = dlsym(dl, "rk_entry");
+  if (!sym) {
+    rk_seterr(err, RK_ELOAD, -1, "the compiled kernel '%s' has no entry point", path);
+    dlclose(dl);
+    free(path);
+    return err->code;
+  }
+  rk_kernel *k = malloc(sizeof *k);
+  if (!k) {
+    dlclose(dl);
+    free(path);
+    rk_seterr(err, RK_ENOMEM, -1, "out of memory");
+    return err->code;
+  }
+  *k = *proto;
+  k->path = path;
+  k->dl = dl;
+  memcpy(&k->entry, &sym, sizeof sym);  /* object to function pointer, POSIX-style */
+  k->from = from;
+  k->seconds = now() - t0;
+  k->next = memo;
+  memo = k;
+  proto->next = k;
+  return RK_OK;
+}

@@ -1,0 +1,128 @@
+/*
+ * emit.c -- tree to straight-line code, shared by every backend.
+ *
+ * Each distinct node becomes one temporary array `t<id>[dim]` (variables
+ * are the arrays `v<pos>` that the loop scheme loads), written once, in a
+ * post-order walk, so operands always come first.  emit_nodes() takes a
+ * dependency mask: the loop scheme calls it once per loop level, so a
+ * node that depends only on parameters is computed once, one that depends
+ * on the output index once per output row, and the rest per pair.
+ *
+ * The generated code names its scalar type `rk_t` and calls math through
+ * the RK_* macros and rk_* helpers of the prologue, so the same text is
+ * valid C and CUDA in either precision; only the loop scheme differs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+
+void buf_init(rk_buf *b) { b->s = NULL; b->len = b->cap = 0; b->oom = 0; }
+void buf_free(rk_buf *b) { free(b->s); buf_init(b); }
+
+static void buf_grow(rk_buf *b, size_t extra) {
+  if (b->oom) return;
+  if (b->len + extra + 1 <= b->cap) return;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->len + extra + 1) cap *= 2;
+  char *s = realloc(b->s, cap);
+  if (!s) { b->oom = 1; return; }
+  b->s = s;
+  b->cap = cap;
+}
+
+void buf_puts(rk_buf *b, const char *s) {
+  size_t n = strlen(s);
+  buf_grow(b, n);
+  if (b->oom) return;
+  memcpy(b->s + b->len, s, n + 1);
+  b->len += n;
+}
+
+static void buf_vprintf(rk_buf *b, const char *fmt, va_list ap) {
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap2);
+  va_end(ap2);
+  if (n < 0) { b->oom = 1; return; }
+  buf_grow(b, (size_t)n);
+  if (b->oom) return;
+  vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+  b->len += (size_t)n;
+}
+
+void buf_printf(rk_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  buf_vprintf(b, fmt, ap);
+  va_end(ap);
+}
+
+void emit_line(rk_emit *e, const char *fmt, ...) {
+  for (int i = 0; i < e->indent; i++) buf_puts(e->b, "  ");
+  va_list ap;
+  va_start(ap, fmt);
+  buf_vprintf(e->b, fmt, ap);
+  va_end(ap);
+  buf_puts(e->b, "\n");
+}
+
+const char *emit_name(const rk_node *n, char *buf, size_t nbuf) {
+  if (n->op == RK_OP_VAR) snprintf(buf, nbuf, "v%d", n->par[0]);
+  else snprintf(buf, nbuf, "t%d", n->id);
+  return buf;
+}
+
+/* element of operand k: index [k] inside the component loop, [0] when the
+ * operand has dimension 1 (broadcast) */
+static void emit_elt(rk_buf *b, const rk_node *k, int looped) {
+  char nm[32];
+  emit_name(k, nm, sizeof nm);
+  buf_printf(b, "%s[%s]", nm, (k->dim == 1 || !looped) ? "0" : "k");
+}
+
+/* Template emitter of element-wise ops: expands $0 $1 $2 (operands) and
+ * $p0 $p1 $p2 (integer parameters) in the op's tmpl. */
+void emit_ew(rk_emit *e, const rk_node *n) {
+  char me[32];
+  emit_name(n, me, sizeof me);
+  const char *t = rk_ops[n->op].tmpl;
+  int looped = n->dim > 1;
+  emit_line(e, "rk_t %s[%d];", me, n->dim);
+  for (int i = 0; i < e->indent; i++) buf_puts(e->b, "  ");
+  if (looped) buf_printf(e->b, "for (int k = 0; k < %d; k++) %s[k] = ", n->dim, me);
+  else buf_printf(e->b, "%s[0] = ", me);
+  for (const char *s = t; *s; s++) {
+    if (s[0] == '$' && s[1] >= '0' && s[1] <= '2') {
+      emit_elt(e->b, n->kid[s[1] - '0'], looped);
+      s++;
+    } else if (s[0] == '$' && s[1] == 'p' && s[2] >= '0' && s[2] <= '2') {
+      buf_printf(e->b, "%d", n->par[s[2] - '0']);
+      s += 2;
+    } else {
+      char ch[2] = {*s, 0};
+      buf_puts(e->b, ch);
+    }
+  }
+  buf_puts(e->b, ";\n");
+}
+
+/* Post-order walk: emits every not-yet-emitted node below n whose
+ * dependencies are within mask_ok.  done[] (nodes emitted so far) and
+ * seen[] (nodes visited in this walk) have one byte per node id. */
+static void walk(rk_emit *e, rk_node *n, int mask_ok, unsigned char *done,
+                 unsigned char *seen) {
+  if (done[n->id] || seen[n->id]) return;
+  seen[n->id] = 1;
+  for (int i = 0; i < n->nkids; i++) walk(e, n->kid[i], mask_ok, done, seen);
+  if ((n->deps & ~mask_ok) != 0) return;
+  rk_ops[n->op].emit(e, n);
+  done[n->id] = 1;
+}
+
+void emit_nodes(rk_emit *e, rk_node **roots, int nroots, int mask_ok,
+                unsigned char *done) {
+  unsigned char *seen = ctx_alloc(e->c, (size_t)e->c->nnodes + 1);
+  for (int r = 0; r < nroots; r++)
+    if (roots[r]) walk(e, roots[r], mask_ok, done, seen);
+}

@@ -1,0 +1,163 @@
+/*
+ * engine.h -- the public C API of the rkeops engine.
+ *
+ * Plain C99, no R headers.  Used by the R glue (src/r_*.c) and by the
+ * standalone driver and C tests (tests/engine/).  One section per file,
+ * in the order of the data flow:
+ *
+ *   formula text --lex/parse--> tree (ops table, reductions table, dims)
+ *               --emit/cpu----> C source
+ *               --build-------> shared object in a content-addressed cache
+ *               --run---------> results in caller-provided memory
+ *
+ * Every entry point returns RK_OK (0) or an error code and fills an
+ * rk_error record; nothing here prints, exits or aborts.
+ */
+#ifndef RK_ENGINE_H
+#define RK_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bumped whenever generated code or the cache format changes; part of
+ * every cache key and of every cached file name. */
+#define RK_ENGINE_VERSION "1"
+
+/* ---------------------------------------------------------------- errors */
+
+enum {
+  RK_OK = 0,
+  RK_EPARSE,      /* syntax error in the formula or a declaration      */
+  RK_EDIM,        /* dimension / category error in the formula          */
+  RK_EARG,        /* bad argument to an engine function                 */
+  RK_ESHAPE,      /* input data do not match the declarations           */
+  RK_EBUILD,      /* the C compiler failed (log in err->log)            */
+  RK_ELOAD,       /* dlopen / dlsym failed                              */
+  RK_ENOMEM,      /* allocation failed                                  */
+  RK_EINTERRUPT,  /* the caller's interrupt callback asked us to stop   */
+  RK_EINTERNAL    /* a bug in the engine (message carries file:line)    */
+};
+
+typedef struct rk_error {
+  int code;           /* RK_OK or one of the codes above                */
+  long pos;           /* byte offset in the formula, or -1              */
+  int in_decl;        /* >= 0: the error is in declaration number in_decl,
+                         pos is an offset in that declaration; -1: formula */
+  char msg[1024];     /* one line, no trailing newline                  */
+  char *log;          /* compiler output (malloc'd) or NULL             */
+} rk_error;
+
+void rk_error_init(rk_error *e);
+void rk_error_clear(rk_error *e);            /* frees e->log, resets */
+/* Writes "msg\n  formula\n      ^" (caret under e->pos) into buf.
+ * text is the formula (or the declaration when e->in_decl >= 0). */
+void rk_error_format(const rk_error *e, const char *text, char *buf, size_t n);
+const char *rk_error_code_name(int code);
+
+/* --------------------------------------------------------------- options */
+
+typedef enum { RK_F64 = 0, RK_F32 = 1 } rk_precision;
+typedef enum {
+  RK_SCHEME_AUTO = 0, RK_SCHEME_DIRECT, RK_SCHEME_BLOCK, RK_SCHEME_KAHAN
+} rk_scheme;
+
+typedef struct rk_options {
+  rk_precision precision;
+  rk_scheme scheme;
+  const char *cache_dir;  /* folder for compiled kernels; NULL = a folder
+                             under $TMPDIR (or /tmp)                     */
+  int keep_source;        /* write the generated .c beside the .so       */
+} rk_options;
+
+void rk_options_default(rk_options *o);
+
+/* -------------------------------------------------------------- kernels */
+
+/* Categories of variables, as in Var(pos, dim, cat). */
+enum { RK_CAT_I = 0, RK_CAT_J = 1, RK_CAT_PM = 2 };
+
+typedef struct rk_arginfo {
+  char name[64];   /* alias from the declaration ("" for inline Var)  */
+  int pos;         /* position in the input list, 0-based              */
+  int cat;         /* RK_CAT_I, RK_CAT_J or RK_CAT_PM                   */
+  int dim;         /* number of columns (or length of a parameter)      */
+} rk_arginfo;
+
+/* How the compiled result was obtained, for messages and tests. */
+enum { RK_FROM_MEMO = 0, RK_FROM_DISK = 1, RK_FROM_COMPILER = 2 };
+
+typedef struct rk_kernel rk_kernel;  /* owned by the engine's memo */
+
+/* Parses, checks, generates, builds (or finds in the cache) and loads the
+ * kernel for `formula` with declarations decls[0..ndecls-1] such as
+ * "x = Vi(3)" or "y = Vj(1, 3)".  On success *out points to a kernel that
+ * lives until rk_unload_all(); on failure *out is NULL and err is set. */
+int rk_compile(const char *formula, const char *const *decls, int ndecls,
+               const rk_options *opt, rk_kernel **out, rk_error *err);
+
+/* Only the front end: parse + dims + emit, no build.  *src gets the
+ * generated C source (malloc'd, caller frees) when src is not NULL. */
+int rk_generate(const char *formula, const char *const *decls, int ndecls,
+                const rk_options *opt, char **src, rk_error *err);
+
+int rk_kernel_nargs(const rk_kernel *k);
+const rk_arginfo *rk_kernel_arg(const rk_kernel *k, int pos);
+int rk_kernel_outcat(const rk_kernel *k);   /* RK_CAT_I: one row per i  */
+int rk_kernel_outdim(const rk_kernel *k);   /* columns of the result    */
+const char *rk_kernel_reduction(const rk_kernel *k); /* "Sum", ...      */
+int rk_kernel_redparam(const rk_kernel *k); /* K for KMin..., else 0    */
+int rk_kernel_from(const rk_kernel *k);     /* RK_FROM_* of last compile */
+double rk_kernel_build_seconds(const rk_kernel *k);
+const char *rk_kernel_hash(const rk_kernel *k); /* 64 hex chars */
+const char *rk_kernel_path(const rk_kernel *k); /* shared object */
+
+/* Unloads every kernel (dlclose) and empties the memo. */
+void rk_unload_all(void);
+
+/* ------------------------------------------------------------------ run */
+
+typedef struct rk_input {
+  const double *data;  /* column-major nrow x ncol (R's layout)         */
+  int64_t nrow;
+  int64_t ncol;
+} rk_input;
+
+/* Returns nonzero when the run must stop (user interrupt).  Called on the
+ * calling thread only, between chunks of rows. */
+typedef int (*rk_interrupt_fn)(void *data);
+
+/* Checks every input against the declarations (decision 8) and returns the
+ * number of output rows in *nout.  in[p] is the input at position p. */
+int rk_check_inputs(const rk_kernel *k, const rk_input *in, int nin,
+                    int64_t *nout, rk_error *err);
+
+/* Runs the kernel.  out is column-major nout x outdim doubles (nout from
+ * rk_check_inputs).  nthreads <= 0 means "the default".  Index results are
+ * written 1-based, as doubles (exact below 2^53). */
+int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out,
+           int nthreads, rk_interrupt_fn intr, void *intr_data,
+           rk_error *err);
+
+/* The single thread-count getter (guideline 6): honours OMP_THREAD_LIMIT,
+ * OMP_NUM_THREADS, the requested count (<= 0: all cores) and a small-work
+ * throttle (work = number of pairs). */
+int rk_threads(int requested, double work);
+int rk_ncores(void);
+/* Threads the last rk_run really used (1 without OpenMP). */
+int rk_last_threads(void);
+
+/* -------------------------------------------------------------- toolchain */
+
+typedef struct rk_toolchain {
+  const char *cc;          /* compiler command, e.g. "gcc"              */
+  const char *cflags;      /* JIT flags, e.g. "-O3 -march=native"       */
+  const char *openmp;      /* OpenMP flags or ""                        */
+  int have_openmp;
+} rk_toolchain;
+
+const rk_toolchain *rk_toolchain_get(void);
+/* Overrides (NULL keeps the recorded value); used by tests and options. */
+void rk_toolchain_set(const char *cc, const char *cflags, const char *openmp,
+                      int have_openmp);
+
+#endif

@@ -1,0 +1,246 @@
+/*
+ * internal.h -- types shared by the engine's files (not part of the API).
+ *
+ * A compilation owns one rk_ctx: an arena for every node, string and
+ * table it makes, a jmp_buf that engine errors long-jump to (the public
+ * entry points are the only setjmp sites), and the hash-consing table.
+ */
+#ifndef RK_INTERNAL_H
+#define RK_INTERNAL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include "engine.h"
+
+#define RK_MAX_ARGS 256        /* variables per formula                  */
+#define RK_MAX_DIM 100000      /* inner dimension of any node            */
+#define RK_MAX_DEPTH 200       /* parser nesting                         */
+#define RK_MAX_KIDS 3
+#define RK_MAX_PARAMS 3
+#define RK_MAX_FORMULA (1 << 20)
+#define RK_MAX_NODES 10000      /* distinct subexpressions per formula  */
+
+/* ------------------------------------------------------------ arena */
+
+typedef struct rk_chunk rk_chunk;
+typedef struct rk_arena { rk_chunk *head; } rk_arena;
+
+/* ------------------------------------------------------------ ops table */
+
+typedef struct rk_node rk_node;
+typedef struct rk_ctx rk_ctx;
+typedef struct rk_emit rk_emit;
+
+#define X(id, name, arity, npar, dimrule, emitter, tmpl, deriv, flags) RK_OP_##id,
+enum rk_op_id {
+#include "ops.def"
+  RK_OP_COUNT
+};
+#undef X
+
+/* flags of an op row */
+enum {
+  OPF_EW = 1,         /* element-wise, broadcasts dim-1 operands         */
+  OPF_FOLD = 2,       /* constant-foldable                                */
+  OPF_NODIFF = 4,     /* explicitly not differentiable                    */
+  OPF_ZERODIFF = 8,   /* derivative is zero (piecewise constant, consts)  */
+  OPF_LEAF = 16,      /* variable or constant: no operands                */
+  OPF_INTERNAL = 32   /* not reachable by name from formulas              */
+};
+
+typedef int (*rk_dim_fn)(rk_ctx *c, rk_node *n);
+typedef void (*rk_emit_fn)(rk_emit *e, const rk_node *n);
+typedef rk_node *(*rk_diff_fn)(rk_ctx *c, rk_node *n, rk_node *v, rk_node *g);
+
+typedef struct rk_op {
+  const char *name;
+  int arity;        /* formula operands                                   */
+  int npar;         /* integer parameters, written after the operands     */
+  rk_dim_fn dim;
+  rk_emit_fn emit;
+  const char *tmpl; /* element template for OPF_EW ops, else NULL         */
+  rk_diff_fn diff;
+  int flags;
+} rk_op;
+
+extern const rk_op rk_ops[RK_OP_COUNT];
+int ops_lookup(const char *name, size_t len);   /* -1 when unknown */
+
+/* ------------------------------------------------------------ reductions */
+
+#define X(id, name, nextra, hasK, accdim, outdim, init, update, merge, fin, deriv, flags) RK_RED_##id,
+enum rk_red_id {
+#include "reductions.def"
+  RK_RED_COUNT
+};
+#undef X
+
+enum {
+  REDF_SUMLIKE = 1    /* the sum schemes (block, Kahan) apply             */
+};
+
+typedef struct rk_red rk_red;
+/* emitters: A, B accumulator array names, f value array name, j index
+ * expression, o output pointer, s output column stride */
+typedef int (*rk_red_dim_fn)(int D, int K);
+typedef void (*rk_red_init_fn)(rk_emit *e, const rk_red *r, const char *A);
+typedef void (*rk_red_update_fn)(rk_emit *e, const rk_red *r, const char *A,
+                                 const char *f, const char *j);
+typedef void (*rk_red_merge_fn)(rk_emit *e, const rk_red *r, const char *A,
+                                const char *B);
+typedef void (*rk_red_final_fn)(rk_emit *e, const rk_red *r, const char *A,
+                                const char *o, const char *s);
+
+typedef struct rk_redop {
+  const char *name;       /* "Sum" for Sum_Reduction                       */
+  int nextra;             /* extra formula operands (weights)              */
+  int hasK;               /* takes an integer K before the axis            */
+  rk_red_dim_fn accdim;   /* accumulator slots of type acc_t               */
+  rk_red_dim_fn outdim;   /* result columns                                */
+  rk_red_init_fn init;
+  rk_red_update_fn update;
+  rk_red_merge_fn merge;
+  rk_red_final_fn finalize;
+  void *deriv;            /* gradient rule (autodiff issue)                */
+  int flags;
+} rk_redop;
+
+extern const rk_redop rk_redops[RK_RED_COUNT];
+int red_lookup(const char *name, size_t len);   /* -1 when unknown */
+
+/* ------------------------------------------------------------ tree */
+
+struct rk_node {
+  int op;
+  int nkids;
+  rk_node *kid[RK_MAX_KIDS];
+  int par[RK_MAX_PARAMS];  /* VAR: pos, dim, cat                         */
+  int dim;
+  int deps;                /* bit RK_CAT_I/J/PM set when it depends on it */
+  int id;                  /* creation order: a topological order         */
+  long pos;                /* offset in the formula (first occurrence)    */
+  unsigned hash;
+  rk_node *hnext;
+};
+
+#define DEP_I 1
+#define DEP_J 2
+#define DEP_PM 4
+
+struct rk_red {
+  int red;                 /* RK_RED_...                                  */
+  rk_node *f;              /* the formula                                 */
+  rk_node *g;              /* weight formula or NULL                      */
+  int K;                   /* K for KMin-type, else 0                     */
+  int axis;                /* 0: reduce over j (one row per i), 1: over i */
+  int D;                   /* dim of f                                    */
+  long pos;
+};
+
+#define RK_HASH_SIZE 1024
+
+struct rk_ctx {
+  rk_arena arena;
+  jmp_buf jmp;
+  rk_error *err;
+  const char *text;        /* formula being parsed                        */
+  int in_decl;
+  int depth;
+  int nnodes;
+  rk_node *htab[RK_HASH_SIZE];
+  int nargs;               /* 1 + highest position                        */
+  rk_arginfo args[RK_MAX_ARGS];
+  unsigned char declared[RK_MAX_ARGS];
+  rk_red red;
+  int decl_styles;         /* bit 1: "Vi(dim)" seen, bit 2: "Vi(pos,dim)" */
+};
+
+/* error.c */
+void rk_fail(rk_ctx *c, int code, long pos, const char *fmt, ...);
+void rk_seterr(rk_error *e, int code, long pos, const char *fmt, ...);
+
+/* tree.c */
+void *arena_alloc(rk_arena *a, size_t n);         /* NULL when out of memory */
+void arena_free(rk_arena *a);
+void *ctx_alloc(rk_ctx *c, size_t n);             /* fails through longjmp  */
+char *ctx_strdup(rk_ctx *c, const char *s, size_t n);
+rk_node *tree_node(rk_ctx *c, int op, int nkids, rk_node **kids,
+                   const int *par, long pos);
+rk_node *tree_var(rk_ctx *c, int pos, int dim, int cat, long srcpos);
+rk_node *tree_intcst(rk_ctx *c, int v, long pos);
+
+/* lex.c */
+enum { TK_EOF, TK_NUM, TK_IDENT, TK_PUNCT };
+typedef struct rk_token {
+  int kind;
+  long pos;          /* byte offset                                   */
+  size_t len;
+  long long num;     /* TK_NUM                                          */
+  char punct[3];     /* TK_PUNCT: "+", "**", "<=", ...                  */
+} rk_token;
+typedef struct rk_lexer { rk_ctx *c; const char *s; size_t n; size_t i; rk_token tok; } rk_lexer;
+void lex_init(rk_lexer *L, rk_ctx *c, const char *s);
+void lex_next(rk_lexer *L);
+
+/* parse.c */
+void parse_decl(rk_ctx *c, const char *decl, int index);
+void parse_formula(rk_ctx *c, const char *formula);
+
+/* emit.c */
+typedef struct rk_buf { char *s; size_t len, cap; int oom; } rk_buf;
+void buf_init(rk_buf *b);
+void buf_free(rk_buf *b);
+void buf_puts(rk_buf *b, const char *s);
+void buf_printf(rk_buf *b, const char *fmt, ...);
+
+typedef struct rk_dialect {
+  const char *name;          /* "c" or "cuda"                              */
+} rk_dialect;
+
+struct rk_emit {
+  rk_buf *b;
+  rk_ctx *c;
+  int indent;
+  rk_precision prec;
+  const rk_dialect *dialect;
+};
+void emit_line(rk_emit *e, const char *fmt, ...);
+const char *emit_name(const rk_node *n, char *buf, size_t n_buf);
+/* emit the nodes reachable from roots whose deps are exactly within mask,
+ * excluding those already done; marks[] has one byte per node id */
+void emit_nodes(rk_emit *e, rk_node **roots, int nroots, int mask_ok,
+                unsigned char *done);
+void emit_ew(rk_emit *e, const rk_node *n);      /* template emitter */
+void emit_none(rk_emit *e, const rk_node *n);
+
+/* cpu.c */
+void cpu_generate(rk_ctx *c, const rk_options *o, rk_buf *out);
+
+/* sha256.c */
+void sha256_hex(const void *data, size_t len, char out[65]);
+typedef struct { unsigned int s[8]; unsigned long long n; unsigned char buf[64]; size_t blen; } sha256_ctx;
+void sha256_init(sha256_ctx *h);
+void sha256_update(sha256_ctx *h, const void *data, size_t len);
+void sha256_final(sha256_ctx *h, unsigned char out[32]);
+
+/* build.c */
+typedef int (*rk_entry_fn)(int64_t nout, int64_t nred, const void *const *args,
+                           double *out, int64_t r0, int64_t r1, int nthreads,
+                           int *threads_used);
+struct rk_kernel {
+  char hash[65];           /* disk cache key: source + toolchain + CPU    */
+  char key[65];            /* memo key: hash + argument names             */
+  char *path;
+  void *dl;
+  rk_entry_fn entry;
+  rk_precision prec;
+  int nargs;
+  rk_arginfo args[RK_MAX_ARGS];
+  int outcat, outdim, D, K, red;
+  int from;
+  double seconds;
+  struct rk_kernel *next;
+};
+int build_kernel(const char *src, const rk_options *o, rk_kernel *k, rk_error *err);
+
+#endif

@@ -1,0 +1,155 @@
+/*
+ * run.c -- checking inputs against the declarations, converting them to
+ * the kernel's precision, running the kernel in chunks of output rows (the
+ * caller's interrupt callback is polled between chunks, on the calling
+ * thread), and the single thread-count getter.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "internal.h"
+
+static const char *cat_name(int cat) {
+  return cat == RK_CAT_I ? "Vi" : cat == RK_CAT_J ? "Vj" : "Pm";
+}
+
+static void arg_label(const rk_arginfo *a, char *buf, size_t n) {
+  if (a->name[0]) snprintf(buf, n, "'%s' (%s(%d), position %d)", a->name, cat_name(a->cat), a->dim, a->pos);
+  else snprintf(buf, n, "at position %d (%s(%d))", a->pos, cat_name(a->cat), a->dim);
+}
+
+int rk_check_inputs(const rk_kernel *k, const rk_input *in, int nin, int64_t *nout,
+                    rk_error *err) {
+  rk_error_clear(err);
+  if (nin != k->nargs) {
+    rk_seterr(err, RK_ESHAPE, -1, "the formula has %d argument%s but %d input%s given", k->nargs,
+              k->nargs == 1 ? "" : "s", nin, nin == 1 ? " was" : "s were");
+    return err->code;
+  }
+  int64_t rows[2] = {-1, -1};
+  int first[2] = {-1, -1};
+  char lab[160], lab2[160];
+  for (int p = 0; p < nin; p++) {
+    const rk_arginfo *a = &k->args[p];
+    arg_label(a, lab, sizeof lab);
+    if (!in[p].data && in[p].nrow * in[p].ncol > 0) {
+      rk_seterr(err, RK_ESHAPE, -1, "argument %s has no data", lab);
+      return err->code;
+    }
+    if (a->cat == RK_CAT_PM) {
+      if (in[p].nrow * in[p].ncol != a->dim) {
+        rk_seterr(err, RK_ESHAPE, -1, "argument %s must have length %d, not %lld", lab, a->dim,
+                  (long long)(in[p].nrow * in[p].ncol));
+        return err->code;
+      }
+      continue;
+    }
+    if (in[p].ncol != a->dim) {
+      rk_seterr(err, RK_ESHAPE, -1, "argument %s must have %d column%s, not %lld", lab, a->dim,
+                a->dim == 1 ? "" : "s", (long long)in[p].ncol);
+      return err->code;
+    }
+    if (in[p].nrow < 1) {
+      rk_seterr(err, RK_ESHAPE, -1, "argument %s has no rows", lab);
+      return err->code;
+    }
+    int c = a->cat;
+    if (rows[c] < 0) {
+      rows[c] = in[p].nrow;
+      first[c] = p;
+    } else if (rows[c] != in[p].nrow) {
+      arg_label(&k->args[first[c]], lab2, sizeof lab2);
+      rk_seterr(err, RK_ESHAPE, -1,
+                "argument %s has %lld rows but argument %s has %lld: all %s arguments share the "
+                "index %s and need the same number of rows",
+                lab, (long long)in[p].nrow, lab2, (long long)rows[c], cat_name(c),
+                c == RK_CAT_I ? "i" : "j");
+      return err->code;
+    }
+  }
+  for (int c = 0; c < 2; c++) if (rows[c] < 0) rows[c] = 1;
+  *nout = rows[k->outcat];
+  return RK_OK;
+}
+
+/* ------------------------------------------------------------ threads */
+
+static int last_threads = 1;
+int rk_last_threads(void) { return last_threads; }
+
+int rk_ncores(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
+}
+
+static int env_int(const char *name) {
+  const char *s = getenv(name);
+  if (!s || !*s) return 0;
+  char *end;
+  long v = strtol(s, &end, 10);
+  return (v > 0 && v < 100000) ? (int)v : 0;
+}
+
+int rk_threads(int requested, double work) {
+  int n = requested > 0 ? requested : 0;
+  if (n == 0) n = env_int("OMP_NUM_THREADS");
+  if (n == 0) n = rk_ncores();
+  int limit = env_int("OMP_THREAD_LIMIT");
+  if (limit > 0 && n > limit) n = limit;
+  if (work < 65536.0) n = 1;  /* a few microseconds of work: not worth a team */
+  return n < 1 ? 1 : n;
+}
+
+/* ------------------------------------------------------------ run */
+
+#define CHUNK_PAIRS (1 << 24)  /* pairs between two interrupt checks */
+
+int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out, int nthreads,
+           rk_interrupt_fn intr, void *intr_data, rk_error *err) {
+  int64_t nout;
+  if (rk_check_inputs(k, in, nin, &nout, err) != RK_OK) return err->code;
+  int64_t nred = 1;
+  int redcat = k->outcat == RK_CAT_I ? RK_CAT_J : RK_CAT_I;
+  for (int p = 0; p < nin; p++)
+    if (k->args[p].cat == redcat) { nred = in[p].nrow; break; }
+
+  const void *ptrs[RK_MAX_ARGS];
+  float *conv[RK_MAX_ARGS];
+  memset(conv, 0, sizeof conv);
+  int rc = RK_OK;
+  for (int p = 0; p < nin; p++) {
+    ptrs[p] = in[p].data;
+    if (k->prec != RK_F32) continue;
+    size_t n = (size_t)(in[p].nrow * in[p].ncol);
+    conv[p] = malloc((n ? n : 1) * sizeof(float));
+    if (!conv[p]) {
+      rk_seterr(err, RK_ENOMEM, -1, "out of memory converting inputs to float32");
+      rc = err->code;
+      goto done;
+    }
+    for (size_t i = 0; i < n; i++) conv[p][i] = (float)in[p].data[i];
+    ptrs[p] = conv[p];
+  }
+  {
+    int64_t chunk = CHUNK_PAIRS / (nred > 0 ? nred : 1);
+    if (chunk < 64) chunk = 64;
+    int used = 1;
+    for (int64_t r0 = 0; r0 < nout; r0 += chunk) {
+      int64_t r1 = r0 + chunk < nout ? r0 + chunk : nout;
+      int nt = rk_threads(nthreads, (double)(r1 - r0) * (double)nred);
+      int64_t blocks = (r1 - r0 + 15) / 16;
+      if (nt > blocks) nt = (int)blocks;
+      k->entry(nout, nred, ptrs, out, r0, r1, nt, &used);
+      last_threads = used;
+      if (r1 < nout && intr && intr(intr_data)) {
+        rk_seterr(err, RK_EINTERRUPT, -1, "interrupted");
+        rc = err->code;
+        goto done;
+      }
+    }
+  }
+done:
+  for (int p = 0; p < nin; p++) free(conv[p]);
+  return rc;
+}
