@@ -1,0 +1,237 @@
+/*
+ * r_engine.c -- the .Call entry points: R values <-> engine types.
+ *
+ * The only file (with init.c) that includes R headers.  Each entry unpacks
+ * and validates, calls the engine, and wraps the result with one protect
+ * counter and a single exit.  Engine errors come back to R as a list of
+ * class "rkeops_engine_error" (message with the caret rendering, code),
+ * which R/ turns into a classed condition naming the user's argument.
+ * Compiled kernels belong to the engine's memo; the external pointers
+ * only refer to them, so their finalizer has nothing to free, and a
+ * pointer restored by readRDS() is NULL and reported as "load".
+ */
+#include <R.h>
+#include <Rinternals.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "engine/engine.h"
+
+/* Formats the error (caret rendering, compiler log), frees the engine's
+ * part of the record, then builds the R value: nothing malloc'd is held
+ * while R allocates. */
+static SEXP engine_error(rk_error *e, const char *text) {
+  char buf[4096];
+  rk_error_format(e, text, buf, sizeof buf);
+  size_t n = strlen(buf);
+  if (e->log && n + 32 < sizeof buf)
+    snprintf(buf + n, sizeof buf - n, "\ncompiler output:\n%.*s", (int)(sizeof buf - n - 24), e->log);
+  const char *code = rk_error_code_name(e->code);
+  rk_error_clear(e);
+  SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
+  SET_VECTOR_ELT(res, 0, Rf_mkString(buf));
+  SET_VECTOR_ELT(res, 1, Rf_mkString(code));
+  SEXP nms = PROTECT(Rf_allocVector(STRSXP, 2));
+  SET_STRING_ELT(nms, 0, Rf_mkChar("message"));
+  SET_STRING_ELT(nms, 1, Rf_mkChar("code"));
+  Rf_setAttrib(res, R_NamesSymbol, nms);
+  Rf_setAttrib(res, R_ClassSymbol, Rf_mkString("rkeops_engine_error"));
+  UNPROTECT(2);
+  return res;
+}
+
+static const char *string1(SEXP x, const char *what) {
+  if (TYPEOF(x) != STRSXP || XLENGTH(x) != 1 || STRING_ELT(x, 0) == NA_STRING)
+    Rf_error("`%s` must be a single string", what);
+  return CHAR(STRING_ELT(x, 0));
+}
+
+static void read_options(SEXP precision, SEXP scheme, SEXP cache_dir, rk_options *o) {
+  rk_options_default(o);
+  const char *p = string1(precision, "precision");
+  if (strcmp(p, "float64") == 0) o->precision = RK_F64;
+  else if (strcmp(p, "float32") == 0) o->precision = RK_F32;
+  else Rf_error("`precision` must be \"float64\" or \"float32\", not \"%s\"", p);
+  const char *s = string1(scheme, "sum_scheme");
+  if (strcmp(s, "auto") == 0) o->scheme = RK_SCHEME_AUTO;
+  else if (strcmp(s, "direct_sum") == 0) o->scheme = RK_SCHEME_DIRECT;
+  else if (strcmp(s, "block_sum") == 0) o->scheme = RK_SCHEME_BLOCK;
+  else if (strcmp(s, "kahan_scheme") == 0) o->scheme = RK_SCHEME_KAHAN;
+  else Rf_error("`sum_scheme` must be one of \"auto\", \"direct_sum\", \"block_sum\", \"kahan_scheme\"");
+  if (cache_dir != R_NilValue) o->cache_dir = string1(cache_dir, "cache_dir");
+  const char *keep = getenv("RKEOPS_KEEP_SOURCE");
+  o->keep_source = keep && *keep && strcmp(keep, "0") != 0;
+}
+
+/* declarations as a C array of strings (R-managed memory: no free needed) */
+static const char **decls_of(SEXP args, int *n) {
+  if (TYPEOF(args) != STRSXP) Rf_error("`args` must be a character vector");
+  R_xlen_t len = XLENGTH(args);
+  if (len > 256) Rf_error("`args` has %ld elements; at most 256 are supported", (long)len);
+  const char **d = (const char **)R_alloc((size_t)(len ? len : 1), sizeof(char *));
+  for (R_xlen_t i = 0; i < len; i++) {
+    if (STRING_ELT(args, i) == NA_STRING) Rf_error("`args` must not contain NA");
+    d[i] = CHAR(STRING_ELT(args, i));
+  }
+  *n = (int)len;
+  return d;
+}
+
+static void kernel_finalizer(SEXP p) { R_ClearExternalPtr(p); }
+
+SEXP rk_compile_r(SEXP formula, SEXP args, SEXP precision, SEXP scheme, SEXP cache_dir) {
+  const char *f = string1(formula, "formula");
+  int n;
+  const char **decls = decls_of(args, &n);
+  rk_options o;
+  read_options(precision, scheme, cache_dir, &o);
+  rk_error e;
+  rk_error_init(&e);
+  rk_kernel *k = NULL;
+  int rc = rk_compile(f, decls, n, &o, &k, &e);
+  if (rc != RK_OK) {
+    const char *text = e.in_decl >= 0 && e.in_decl < n ? decls[e.in_decl] : f;
+    return engine_error(&e, text);
+  }
+  int np = 0;
+  SEXP ptr = PROTECT(R_MakeExternalPtr(k, Rf_install("rkeops_kernel"), R_NilValue)); np++;
+  R_RegisterCFinalizerEx(ptr, kernel_finalizer, TRUE);
+  Rf_setAttrib(ptr, R_ClassSymbol, Rf_mkString("rkeops_kernel"));
+  static const char *from[] = {"memo", "disk", "compiler"};
+  Rf_setAttrib(ptr, Rf_install("from"), Rf_mkString(from[rk_kernel_from(k)]));
+  Rf_setAttrib(ptr, Rf_install("seconds"), Rf_ScalarReal(rk_kernel_build_seconds(k)));
+  int na = rk_kernel_nargs(k);
+  Rf_setAttrib(ptr, Rf_install("nargs"), Rf_ScalarInteger(na));
+  SEXP nm = PROTECT(Rf_allocVector(STRSXP, na)); np++;
+  SEXP pos = PROTECT(Rf_allocVector(INTSXP, na)); np++;
+  SEXP cat = PROTECT(Rf_allocVector(INTSXP, na)); np++;
+  SEXP dim = PROTECT(Rf_allocVector(INTSXP, na)); np++;
+  for (int p = 0; p < na; p++) {
+    const rk_arginfo *a = rk_kernel_arg(k, p);
+    SET_STRING_ELT(nm, p, Rf_mkChar(a->name));
+    INTEGER(pos)[p] = a->pos;
+    INTEGER(cat)[p] = a->cat;
+    INTEGER(dim)[p] = a->dim;
+  }
+  Rf_setAttrib(ptr, Rf_install("arg_name"), nm);
+  Rf_setAttrib(ptr, Rf_install("arg_pos"), pos);
+  Rf_setAttrib(ptr, Rf_install("arg_cat"), cat);
+  Rf_setAttrib(ptr, Rf_install("arg_dim"), dim);
+  Rf_setAttrib(ptr, Rf_install("outcat"), Rf_ScalarInteger(rk_kernel_outcat(k)));
+  Rf_setAttrib(ptr, Rf_install("outdim"), Rf_ScalarInteger(rk_kernel_outdim(k)));
+  Rf_setAttrib(ptr, Rf_install("reduction"), Rf_mkString(rk_kernel_reduction(k)));
+  Rf_setAttrib(ptr, Rf_install("redparam"), Rf_ScalarInteger(rk_kernel_redparam(k)));
+  Rf_setAttrib(ptr, Rf_install("hash"), Rf_mkString(rk_kernel_hash(k)));
+  UNPROTECT(np);
+  return ptr;
+}
+
+SEXP rk_generate_r(SEXP formula, SEXP args, SEXP precision, SEXP scheme) {
+  const char *f = string1(formula, "formula");
+  int n;
+  const char **decls = decls_of(args, &n);
+  rk_options o;
+  read_options(precision, scheme, R_NilValue, &o);
+  rk_error e;
+  rk_error_init(&e);
+  char *src = NULL;
+  if (rk_generate(f, decls, n, &o, &src, &e) != RK_OK) {
+    const char *text = e.in_decl >= 0 && e.in_decl < n ? decls[e.in_decl] : f;
+    return engine_error(&e, text);
+  }
+  /* mkCharCE can fail (long jump) only on allocation failure: copy first */
+  size_t len = strlen(src);
+  char *copy = R_alloc(len + 1, 1);
+  memcpy(copy, src, len + 1);
+  free(src);
+  return Rf_mkString(copy);
+}
+
+static void check_interrupt(void *data) {
+  (void)data;
+  R_CheckUserInterrupt();
+}
+
+static int interrupt_pending(void *data) {
+  (void)data;
+  return R_ToplevelExec(check_interrupt, NULL) == FALSE;
+}
+
+SEXP rk_run_r(SEXP ptr, SEXP inputs, SEXP nthreads) {
+  if (TYPEOF(ptr) != EXTPTRSXP || R_ExternalPtrTag(ptr) != Rf_install("rkeops_kernel"))
+    Rf_error("internal error: not an rkeops kernel (%s:%d)", __FILE__, __LINE__);
+  rk_kernel *k = (rk_kernel *)R_ExternalPtrAddr(ptr);
+  if (!k) {
+    rk_error e;
+    rk_error_init(&e);
+    e.code = RK_ELOAD;
+    snprintf(e.msg, sizeof e.msg, "this kernel was saved from another R session: compile it again");
+    return engine_error(&e, NULL);
+  }
+  if (TYPEOF(inputs) != VECSXP) Rf_error("`inputs` must be a list");
+  int nin = (int)XLENGTH(inputs);
+  if (nin > 256) Rf_error("at most 256 inputs are supported");
+  rk_input in[256];
+  for (int p = 0; p < nin; p++) {
+    SEXP x = VECTOR_ELT(inputs, p);
+    if (TYPEOF(x) != REALSXP)
+      Rf_error("internal error: input %d is not a double vector (%s:%d)", p + 1, __FILE__, __LINE__);
+    SEXP d = Rf_getAttrib(x, R_DimSymbol);
+    in[p].data = REAL(x);
+    if (d != R_NilValue && XLENGTH(d) == 2) {
+      in[p].nrow = INTEGER(d)[0];
+      in[p].ncol = INTEGER(d)[1];
+    } else {
+      in[p].nrow = XLENGTH(x);
+      in[p].ncol = 1;
+    }
+  }
+  int nt = Rf_asInteger(nthreads);
+  if (nt == NA_INTEGER || nt < 0) nt = 0;
+  rk_error e;
+  rk_error_init(&e);
+  int64_t nout;
+  if (rk_check_inputs(k, in, nin, &nout, &e) != RK_OK) return engine_error(&e, NULL);
+  int outdim = rk_kernel_outdim(k);
+  if (nout > INT32_MAX) Rf_error("the result would have %lld rows; R matrices hold at most %d",
+                                 (long long)nout, INT32_MAX);
+  SEXP out = PROTECT(Rf_allocMatrix(REALSXP, (int)nout, outdim));
+  int rc = rk_run(k, in, nin, REAL(out), nt, interrupt_pending, NULL, &e);
+  if (rc == RK_EINTERRUPT) {
+    UNPROTECT(1);
+    R_CheckUserInterrupt();
+    Rf_error("interrupted");
+  }
+  if (rc != RK_OK) {
+    SEXP res = engine_error(&e, NULL);
+    UNPROTECT(1);
+    return res;
+  }
+  UNPROTECT(1);
+  return out;
+}
+
+SEXP rk_last_threads_r(void) { return Rf_ScalarInteger(rk_last_threads()); }
+SEXP rk_ncores_r(void) { return Rf_ScalarInteger(rk_ncores()); }
+
+SEXP rk_toolchain_r(void) {
+  const rk_toolchain *t = rk_toolchain_get();
+  SEXP res = PROTECT(Rf_allocVector(VECSXP, 4));
+  SET_VECTOR_ELT(res, 0, Rf_mkString(t->cc));
+  SET_VECTOR_ELT(res, 1, Rf_mkString(t->cflags));
+  SET_VECTOR_ELT(res, 2, Rf_mkString(t->openmp));
+  SET_VECTOR_ELT(res, 3, Rf_ScalarLogical(t->have_openmp));
+  SEXP nms = PROTECT(Rf_allocVector(STRSXP, 4));
+  SET_STRING_ELT(nms, 0, Rf_mkChar("cc"));
+  SET_STRING_ELT(nms, 1, Rf_mkChar("cflags"));
+  SET_STRING_ELT(nms, 2, Rf_mkChar("openmp"));
+  SET_STRING_ELT(nms, 3, Rf_mkChar("have_openmp"));
+  Rf_setAttrib(res, R_NamesSymbol, nms);
+  UNPROTECT(2);
+  return res;
+}
+
+SEXP rk_unload_r(void) {
+  rk_unload_all();
+  return R_NilValue;
+}
