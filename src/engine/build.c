@@ -20,8 +20,15 @@
  *    race simply replaces the file with an identical one.
  *
  * The compiler's output goes to a log file; on failure it becomes err->log.
+ *
+ * The folder is bounded (decision 11): after each new kernel, when the
+ * kernels in it weigh more than RKEOPS_CACHE_MAX_MB (default 1024) the
+ * least recently used ones are removed (a load from disk refreshes the
+ * file's time), and temporary files older than an hour (left by a killed
+ * session) go too.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +40,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <utime.h>
 #include <unistd.h>
 #include "internal.h"
 #include "rk_config.h"
@@ -246,6 +254,69 @@ static int run_compiler(const char *src, const char *so, const char *logp, rk_er
   return 0;
 }
 
+/* ------------------------------------------------------------ eviction */
+
+typedef struct { char *name; time_t t; off_t size; } cache_entry;
+
+static int by_time(const void *a, const void *b) {
+  const cache_entry *x = a, *y = b;
+  return x->t < y->t ? -1 : x->t > y->t;
+}
+
+static int is_kernel_file(const char *n) {
+  return strncmp(n, "rk", 2) == 0 && (strstr(n, ".so") || strstr(n, ".c"));
+}
+
+static void cache_evict(const char *dir, const char *keep) {
+  const char *env = getenv("RKEOPS_CACHE_MAX_MB");
+  double max_mb = env && *env ? atof(env) : 1024.0;
+  if (max_mb <= 0) max_mb = 1024.0;
+  DIR *d = opendir(dir);
+  if (!d) return;
+  size_t n = 0, cap = 64;
+  cache_entry *v = malloc(cap * sizeof *v);
+  double total = 0;
+  time_t t_now = time(NULL);
+  size_t dlen = strlen(dir);
+  struct dirent *de;
+  while (v && (de = readdir(d)) != NULL) {
+    const char *nm = de->d_name;
+    int tmp = strncmp(nm, "tmp-", 4) == 0;
+    if (!tmp && !is_kernel_file(nm)) continue;
+    char *full = malloc(dlen + strlen(nm) + 2);
+    if (!full) break;
+    sprintf(full, "%s/%s", dir, nm);
+    struct stat st;
+    if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) { free(full); continue; }
+    if (tmp) {
+      if (t_now - st.st_mtime > 3600) remove(full);
+      free(full);
+      continue;
+    }
+    if (n == cap) {
+      cache_entry *w = realloc(v, 2 * cap * sizeof *v);
+      if (!w) { free(full); break; }
+      v = w;
+      cap *= 2;
+    }
+    v[n].name = full;
+    v[n].t = st.st_mtime;
+    v[n].size = st.st_size;
+    total += (double)st.st_size;
+    n++;
+  }
+  closedir(d);
+  if (!v) return;
+  qsort(v, n, sizeof *v, by_time);
+  for (size_t i = 0; i < n; i++) {
+    if (total > max_mb * 1048576.0 && strcmp(v[i].name, keep) != 0) {
+      if (remove(v[i].name) == 0) total -= (double)v[i].size;
+    }
+    free(v[i].name);
+  }
+  free(v);
+}
+
 /* ------------------------------------------------------------ memo */
 
 static rk_kernel *memo;
@@ -355,6 +426,8 @@ int build_kernel(const char *src, const rk_options *o, rk_kernel *proto, rk_erro
   }
   free(tmp_so); free(tmp_c); free(tmp_log);
   if (rc != RK_OK) { free(path); return rc; }
+  if (from == RK_FROM_COMPILER) cache_evict(dir, path);
+  else utime(path, NULL); /* least recently used goes first */
 
   void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!dl) {
