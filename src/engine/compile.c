@@ -104,7 +104,6 @@ int rk_compile(const char *formula, const char *const *decls, int ndecls, const 
   front(c, formula, decls, ndecls);
   cpu_generate(c, opt, b);
   if (b->oom) rk_fail(c, RK_ENOMEM, -1, "out of memory while generating code");
-  const rk_redop *ro = &rk_redops[c->red.red];
   proto->prec = opt->precision;
   proto->nargs = c->nargs;
   memcpy(proto->args, c->args, sizeof(rk_arginfo) * (size_t)c->nargs);
@@ -112,7 +111,7 @@ int rk_compile(const char *formula, const char *const *decls, int ndecls, const 
   proto->D = c->red.D;
   proto->K = c->red.K;
   proto->red = c->red.red;
-  proto->outdim = ro->outdim(c->red.D, c->red.K);
+  proto->outdim = c->red.out;
   int rc = build_kernel(b->s, opt, proto, err);
   if (rc == RK_OK) *out = proto->next;
   buf_free(b);

@@ -60,7 +60,17 @@ static void prologue(rk_emit *e, int f32, const char *acc_t, const char *tile_t)
     "}\n"
     "static inline rk_t rk_rsqrt(rk_t x) { return x == 0 ? (rk_t)0 : (rk_t)1 / RK_SQRT(x); }\n"
     "#ifdef _OPENMP\nint omp_get_num_threads(void);\nint omp_get_thread_num(void);\n#endif\n"
-    "#define RK_MIN(a, b) ((a) < (b) ? (a) : (b))\n\n");
+    "#define RK_MIN(a, b) ((a) < (b) ? (a) : (b))\n"
+    "#define RK_INF HUGE_VAL\n"
+    "/* ascending order with NaN first; RK_BEFORE_MAX: descending, NaN first */\n"
+    "#define RK_BEFORE(a, b) ((a) != (a) ? (b) == (b) : (a) < (b))\n"
+    "#define RK_BEFORE_MAX(a, b) ((a) != (a) ? (b) == (b) : (a) > (b))\n"
+    "/* R's NA_real_: a NaN with payload 1954 */\n"
+    "static inline double rk_na(void) {\n"
+    "  union { double d; uint64_t u; } x;\n"
+    "  x.u = 0x7FF00000000007A2ULL;\n"
+    "  return x.d;\n"
+    "}\n\n");
 }
 
 static void collect_vars(rk_node *n, unsigned char *seen, unsigned char *used) {
@@ -100,16 +110,16 @@ void cpu_generate(rk_ctx *c, const rk_options *o, rk_buf *out) {
   int sumlike = (ro->flags & REDF_SUMLIKE) != 0;
   rk_scheme scheme = o->scheme == RK_SCHEME_AUTO ? RK_SCHEME_BLOCK : o->scheme;
   if (!sumlike) scheme = RK_SCHEME_DIRECT;
-  const char *acc_t = scheme == RK_SCHEME_BLOCK ? "double" : "rk_t";
-  int accdim = ro->accdim(r->D, r->K);
+  const char *acc_t = (scheme == RK_SCHEME_BLOCK || (ro->flags & REDF_ACC_DOUBLE)) ? "double" : "rk_t";
+  int accdim = r->acc, idxdim = r->idx > 0 ? r->idx : 1;
 
   rk_node *roots[2] = {r->f, r->g};
   size_t bytes = 0;
   unsigned char *seen = ctx_alloc(c, (size_t)c->nnodes + 1);
   for (int k = 0; k < 2; k++) if (roots[k]) stack_bytes(roots[k], seen, &bytes);
   int BI = CPU_BI;
-  while (BI > 1 && (size_t)BI * (size_t)accdim * 16 > 65536) BI /= 2;
-  bytes += (size_t)BI * (size_t)accdim * 16 + (size_t)accdim * 16;
+  while (BI > 1 && (size_t)BI * (size_t)(accdim + idxdim) * 16 > 65536) BI /= 2;
+  bytes += (size_t)BI * (size_t)(accdim + idxdim) * 16 + (size_t)(accdim + idxdim) * 16;
   if (bytes > CPU_STACK_LIMIT)
     rk_fail(c, RK_EDIM, r->pos,
             "formula too large for the CPU scheme: its temporaries need %zu bytes per thread "
@@ -149,10 +159,12 @@ void cpu_generate(rk_ctx *c, const rk_options *o, rk_buf *out) {
   e->indent++;
   emit_line(e, "const int64_t bend = RK_MIN(b + %d, r1);", BI);
   emit_line(e, "acc_t acc[%d][%d];", BI, accdim);
+  emit_line(e, "int64_t idx[%d][%d];", BI, idxdim);
+  emit_line(e, "(void)idx;");
   if (scheme == RK_SCHEME_KAHAN) emit_line(e, "rk_t comp[%d][%d];", BI, accdim);
   emit_line(e, "for (int64_t i = b; i < bend; i++) {");
   e->indent++;
-  ro->init(e, r, "acc[i - b]");
+  ro->init(e, r, (rk_acc){"acc[i - b]", "idx[i - b]"});
   if (scheme == RK_SCHEME_KAHAN) emit_line(e, "for (int k = 0; k < %d; k++) comp[i - b][k] = 0;", accdim);
   e->indent--;
   emit_line(e, "}");
@@ -162,15 +174,17 @@ void cpu_generate(rk_ctx *c, const rk_options *o, rk_buf *out) {
   emit_line(e, "for (int64_t i = b; i < bend; i++) {");
   e->indent++;
   emit_line(e, "acc_t *A = acc[i - b];");
+  emit_line(e, "int64_t *I = idx[i - b];");
+  emit_line(e, "(void)I;");
   if (scheme == RK_SCHEME_KAHAN) emit_line(e, "rk_t *C = comp[i - b];");
   emit_loads(e, c, used, outcat, "i", "nout");
   unsigned char *done_out = done; /* nodes done at row level are reused below */
   emit_nodes(e, roots, 2, DEP_PM | dep_out, done_out);
-  const char *target = "A";
+  rk_acc target = {"A", "I"};
   if (scheme == RK_SCHEME_BLOCK) {
     emit_line(e, "rk_t P[%d];", accdim);
-    ro->init(e, r, "P");
-    target = "P";
+    ro->init(e, r, (rk_acc){"P", NULL});
+    target.v = "P";
   }
   emit_line(e, "for (int64_t j = j0; j < j1; j++) {");
   e->indent++;
@@ -180,23 +194,24 @@ void cpu_generate(rk_ctx *c, const rk_options *o, rk_buf *out) {
   unsigned char *done_in = ctx_alloc(c, (size_t)c->nnodes + 1);
   memcpy(done_in, done, (size_t)c->nnodes + 1);
   emit_nodes(e, roots, 2, DEP_PM | DEP_I | DEP_J, done_in);
-  char fname[32];
+  char fname[32], gname[32];
   emit_name(r->f, fname, sizeof fname);
+  if (r->g) emit_name(r->g, gname, sizeof gname);
   if (scheme == RK_SCHEME_KAHAN)
     emit_line(e, "for (int k = 0; k < %d; k++) { rk_t y = %s[k] - C[k]; rk_t t = A[k] + y; "
                  "C[k] = (t - A[k]) - y; A[k] = t; }", r->D, fname);
   else
-    ro->update(e, r, target, fname, "j");
+    ro->update(e, r, target, fname, r->g ? gname : NULL, "j");
   e->indent--;
   emit_line(e, "}");
-  if (scheme == RK_SCHEME_BLOCK) ro->merge(e, r, "A", "P");
+  if (scheme == RK_SCHEME_BLOCK) ro->merge(e, r, (rk_acc){"A", NULL}, (rk_acc){"P", NULL});
   e->indent--;
   emit_line(e, "}");
   e->indent--;
   emit_line(e, "}");
   emit_line(e, "for (int64_t i = b; i < bend; i++) {");
   e->indent++;
-  ro->finalize(e, r, "acc[i - b]", "(out + i)", "nout");
+  ro->finalize(e, r, (rk_acc){"acc[i - b]", "idx[i - b]"}, "(out + i)", "nout");
   e->indent--;
   emit_line(e, "}");
   e->indent--;

@@ -68,7 +68,7 @@ int ops_lookup(const char *name, size_t len);   /* -1 when unknown */
 
 /* ------------------------------------------------------------ reductions */
 
-#define X(id, name, nextra, hasK, accdim, outdim, init, update, merge, fin, deriv, flags) RK_RED_##id,
+#define X(id, name, nextra, hasK, shape, init, update, merge, fin, deriv, flags) RK_RED_##id,
 enum rk_red_id {
 #include "reductions.def"
   RK_RED_COUNT
@@ -76,27 +76,32 @@ enum rk_red_id {
 #undef X
 
 enum {
-  REDF_SUMLIKE = 1    /* the sum schemes (block, Kahan) apply             */
+  REDF_SUMLIKE = 1,     /* the sum schemes (block, Kahan) apply             */
+  REDF_MAX = 2,         /* the max variant of a min-type row                */
+  REDF_INDEX = 4,       /* the result holds indices                         */
+  REDF_VALUE = 8,       /* the result holds values (with REDF_INDEX: both)  */
+  REDF_ACC_DOUBLE = 16  /* accumulate in double whatever the precision      */
 };
 
 typedef struct rk_red rk_red;
-/* emitters: A, B accumulator array names, f value array name, j index
- * expression, o output pointer, s output column stride */
-typedef int (*rk_red_dim_fn)(int D, int K);
-typedef void (*rk_red_init_fn)(rk_emit *e, const rk_red *r, const char *A);
-typedef void (*rk_red_update_fn)(rk_emit *e, const rk_red *r, const char *A,
-                                 const char *f, const char *j);
-typedef void (*rk_red_merge_fn)(rk_emit *e, const rk_red *r, const char *A,
-                                const char *B);
-typedef void (*rk_red_final_fn)(rk_emit *e, const rk_red *r, const char *A,
-                                const char *o, const char *s);
+/* Accumulator names in generated code: v = value slots (acc_t), i = index
+ * slots (int64_t). */
+typedef struct rk_acc { const char *v; const char *i; } rk_acc;
+typedef void (*rk_red_shape_fn)(rk_ctx *c, rk_red *r);
+typedef void (*rk_red_init_fn)(rk_emit *e, const rk_red *r, rk_acc A);
+/* f, g: value and weight array names; j: the reduced index (int64_t) */
+typedef void (*rk_red_update_fn)(rk_emit *e, const rk_red *r, rk_acc A, const char *f,
+                                 const char *g, const char *j);
+typedef void (*rk_red_merge_fn)(rk_emit *e, const rk_red *r, rk_acc A, rk_acc B);
+/* o: output pointer of the row, s: column stride */
+typedef void (*rk_red_final_fn)(rk_emit *e, const rk_red *r, rk_acc A, const char *o,
+                                const char *s);
 
 typedef struct rk_redop {
   const char *name;       /* "Sum" for Sum_Reduction                       */
-  int nextra;             /* extra formula operands (weights)              */
+  int nextra;             /* weight formulas before the axis               */
   int hasK;               /* takes an integer K before the axis            */
-  rk_red_dim_fn accdim;   /* accumulator slots of type acc_t               */
-  rk_red_dim_fn outdim;   /* result columns                                */
+  rk_red_shape_fn shape;  /* checks dims, sets r->acc, r->idx, r->out      */
   rk_red_init_fn init;
   rk_red_update_fn update;
   rk_red_merge_fn merge;
@@ -134,6 +139,8 @@ struct rk_red {
   int K;                   /* K for KMin-type, else 0                     */
   int axis;                /* 0: reduce over j (one row per i), 1: over i */
   int D;                   /* dim of f                                    */
+  int DG;                  /* dim of g (0 without weight)                 */
+  int acc, idx, out;       /* accumulator value/index slots, result cols  */
   long pos;
 };
 

@@ -373,4 +373,6 @@ void parse_formula(rk_ctx *c, const char *formula) {
   expect(&p, ")");
   if (p.L.tok.kind != TK_EOF) rk_fail(c, RK_EPARSE, p.L.tok.pos, "unexpected text after the reduction");
   red->D = red->f->dim;
+  red->DG = red->g ? red->g->dim : 0;
+  ro->shape(c, red);
 }
