@@ -47,7 +47,9 @@ static void prologue(rk_emit *e, int f32, const char *acc_t, const char *tile_t)
   static const char *fns[][3] = {
     {"RK_EXP", "exp", "expf"}, {"RK_LOG", "log", "logf"}, {"RK_SQRT", "sqrt", "sqrtf"},
     {"RK_FABS", "fabs", "fabsf"}, {"RK_SIN", "sin", "sinf"}, {"RK_COS", "cos", "cosf"},
-    {"RK_POW", "pow", "powf"}, {"RK_FLOOR", "floor", "floorf"},
+    {"RK_POW", "pow", "powf"}, {"RK_FLOOR", "floor", "floorf"}, {"RK_ROUND", "round", "roundf"},
+    {"RK_ASIN", "asin", "asinf"}, {"RK_ACOS", "acos", "acosf"}, {"RK_ATAN", "atan", "atanf"},
+    {"RK_ATAN2", "atan2", "atan2f"},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
     buf_printf(b, "#define %s %s\n", fns[i][0], fns[i][f32 ? 2 : 1]);
@@ -59,6 +61,12 @@ static void prologue(rk_emit *e, int f32, const char *acc_t, const char *tile_t)
     "  return n < 0 ? (rk_t)1 / r : r;\n"
     "}\n"
     "static inline rk_t rk_rsqrt(rk_t x) { return x == 0 ? (rk_t)0 : (rk_t)1 / RK_SQRT(x); }\n"
+    "/* round to d decimals, halves away from zero (C round) */\n"
+    "static inline rk_t rk_round(rk_t x, int d) {\n"
+    "  if (d == 0) return RK_ROUND(x);\n"
+    "  rk_t p = rk_powi((rk_t)10, d);\n"
+    "  return RK_ROUND(x * p) / p;\n"
+    "}\n"
     "#ifdef _OPENMP\nint omp_get_num_threads(void);\nint omp_get_thread_num(void);\n#endif\n"
     "#define RK_MIN(a, b) ((a) < (b) ? (a) : (b))\n"
     "#define RK_INF HUGE_VAL\n"

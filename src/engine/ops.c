@@ -12,30 +12,43 @@
 
 /* ------------------------------------------------------------ dim rules */
 
+#define NAME(n) (rk_ops[(n)->op].name)
+#define KD(n, i) ((n)->kid[i]->dim)
+
 static int dim_leaf(rk_ctx *c, rk_node *n) { (void)c; return n->par[1]; }
 static int dim_one(rk_ctx *c, rk_node *n) { (void)c; (void)n; return 1; }
 
 static int dim_param0(rk_ctx *c, rk_node *n) {
   if (n->par[0] < 1 || n->par[0] > RK_MAX_DIM)
-    rk_fail(c, RK_EDIM, n->pos, "%s: dimension %d is out of range [1, %d]", rk_ops[n->op].name,
-            n->par[0], RK_MAX_DIM);
+    rk_fail(c, RK_EDIM, n->pos, "%s: dimension %d is out of range [1, %d]", NAME(n), n->par[0],
+            RK_MAX_DIM);
   return n->par[0];
+}
+
+static int dim_ratcst(rk_ctx *c, rk_node *n) {
+  if (n->par[1] == 0) rk_fail(c, RK_EDIM, n->pos, "RatCst: the denominator is 0");
+  return 1;
+}
+
+static int dim_intinv(rk_ctx *c, rk_node *n) {
+  if (n->par[0] == 0) rk_fail(c, RK_EDIM, n->pos, "IntInv: the integer is 0");
+  return 1;
 }
 
 /* element-wise: operands of equal dimensions or of dimension 1 */
 static int dim_ew(rk_ctx *c, rk_node *n) {
   int d = 1;
   for (int i = 0; i < n->nkids; i++) {
-    int di = n->kid[i]->dim;
+    int di = KD(n, i);
     if (di == 1 || di == d) continue;
     if (d != 1) {
       if (n->nkids == 2)
         rk_fail(c, RK_EDIM, n->pos,
                 "%s: operands have dimensions %d and %d (expected equal dimensions, or one of them 1)",
-                rk_ops[n->op].name, n->kid[0]->dim, n->kid[1]->dim);
+                NAME(n), KD(n, 0), KD(n, 1));
       rk_fail(c, RK_EDIM, n->pos,
               "%s: operands have dimensions %d, %d and %d (expected equal dimensions, or 1)",
-              rk_ops[n->op].name, n->kid[0]->dim, n->kid[1]->dim, n->kid[2]->dim);
+              NAME(n), KD(n, 0), KD(n, 1), KD(n, 2));
     }
     d = di;
   }
@@ -46,6 +59,162 @@ static int dim_ew(rk_ctx *c, rk_node *n) {
 static int dim_bcast1(rk_ctx *c, rk_node *n) {
   dim_ew(c, n);
   return 1;
+}
+
+static void need_scalar(rk_ctx *c, rk_node *n, int i) {
+  if (KD(n, i) != 1)
+    rk_fail(c, RK_EDIM, n->pos, "%s: operand %d must have dimension 1, not %d", NAME(n), i + 1,
+            KD(n, i));
+}
+
+static int dim_sumt(rk_ctx *c, rk_node *n) {
+  need_scalar(c, n, 0);
+  return dim_param0(c, n);
+}
+
+static int dim_elem(rk_ctx *c, rk_node *n) {
+  if (n->par[0] < 0 || n->par[0] >= KD(n, 0))
+    rk_fail(c, RK_EDIM, n->pos, "Elem: index %d is out of bounds [0, %d)", n->par[0], KD(n, 0));
+  return 1;
+}
+
+/* ElemT(f, n, m): vector of dimension n, zero but for f at m */
+static int dim_elemt(rk_ctx *c, rk_node *n) {
+  need_scalar(c, n, 0);
+  int d = dim_param0(c, n);
+  if (n->par[1] < 0 || n->par[1] >= d)
+    rk_fail(c, RK_EDIM, n->pos, "ElemT: index %d is out of bounds [0, %d)", n->par[1], d);
+  return d;
+}
+
+/* Extract(f, start, dim) */
+static int dim_extract(rk_ctx *c, rk_node *n) {
+  int st = n->par[0], d = n->par[1];
+  if (st < 0 || d < 1 || (long)st + d > KD(n, 0))
+    rk_fail(c, RK_EDIM, n->pos,
+            "Extract: start %d and dimension %d do not fit in an operand of dimension %d", st, d,
+            KD(n, 0));
+  return d;
+}
+
+/* ExtractT(f, start, dim): f written at start in a zero vector of dim */
+static int dim_extractt(rk_ctx *c, rk_node *n) {
+  int st = n->par[0], d = n->par[1];
+  if (d < 1 || d > RK_MAX_DIM || st < 0 || (long)st + KD(n, 0) > d)
+    rk_fail(c, RK_EDIM, n->pos,
+            "ExtractT: an operand of dimension %d does not fit at start %d in dimension %d",
+            KD(n, 0), st, d);
+  return d;
+}
+
+static int dim_concat(rk_ctx *c, rk_node *n) { (void)c; return KD(n, 0) + KD(n, 1); }
+
+static int dim_onehot(rk_ctx *c, rk_node *n) {
+  need_scalar(c, n, 0);
+  return dim_param0(c, n);
+}
+
+/* WeightedSqNorm(s, f), WeightedSqDist(s, f, g) and the three forms: the
+ * weight s has dimension 1 (isotropic), dim f (diagonal) or dim f squared
+ * (a symmetric matrix). */
+static int dim_wsqnorm(rk_ctx *c, rk_node *n) {
+  int df = KD(n, 1);
+  if (n->nkids == 3) {
+    int dg = KD(n, 2);
+    if (df != dg && df != 1 && dg != 1)
+      rk_fail(c, RK_EDIM, n->pos, "%s: operands have dimensions %d and %d (expected equal dimensions, or one of them 1)",
+              NAME(n), df, dg);
+    if (dg > df) df = dg;
+  }
+  int ds = KD(n, 0);
+  int ok;
+  switch (n->op) {
+  case RK_OP_SQNORMISO: ok = ds == 1; break;
+  case RK_OP_SQNORMDIAG: ok = ds == df; break;
+  case RK_OP_SYMSQNORM: ok = (long)ds == (long)df * df; break;
+  default: ok = ds == 1 || ds == df || (long)ds == (long)df * df; break;
+  }
+  if (!ok)
+    rk_fail(c, RK_EDIM, n->pos,
+            "%s: the weight has dimension %d; expected 1, %d or %ld for a vector of dimension %d",
+            NAME(n), ds, df, (long)df * df, df);
+  return 1;
+}
+
+/* MatVecMult(A, b): A holds an n x p matrix column-major, b has dim p */
+static int dim_matvec(rk_ctx *c, rk_node *n) {
+  if (KD(n, 0) % KD(n, 1) != 0)
+    rk_fail(c, RK_EDIM, n->pos, "MatVecMult: the matrix dimension %d is not a multiple of the vector dimension %d",
+            KD(n, 0), KD(n, 1));
+  return KD(n, 0) / KD(n, 1);
+}
+
+/* VecMatMult(b, A): b has dim n, A holds an n x p matrix column-major */
+static int dim_vecmat(rk_ctx *c, rk_node *n) {
+  if (KD(n, 1) % KD(n, 0) != 0)
+    rk_fail(c, RK_EDIM, n->pos, "VecMatMult: the matrix dimension %d is not a multiple of the vector dimension %d",
+            KD(n, 1), KD(n, 0));
+  return KD(n, 1) / KD(n, 0);
+}
+
+static int dim_tensorprod(rk_ctx *c, rk_node *n) {
+  long d = (long)KD(n, 0) * KD(n, 1);
+  if (d > RK_MAX_DIM) rk_fail(c, RK_EDIM, n->pos, "TensorProd: dimension %ld is too large", d);
+  return (int)d;
+}
+
+static void need_even(rk_ctx *c, rk_node *n, int i) {
+  if (KD(n, i) % 2 != 0)
+    rk_fail(c, RK_EDIM, n->pos,
+            "%s: operand %d has odd dimension %d; complex vectors have even dimensions (re, im pairs)",
+            NAME(n), i + 1, KD(n, i));
+}
+
+static int dim_chalf(rk_ctx *c, rk_node *n) { need_even(c, n, 0); return KD(n, 0) / 2; }
+static int dim_cdouble(rk_ctx *c, rk_node *n) { (void)c; return 2 * KD(n, 0); }
+static int dim_csum(rk_ctx *c, rk_node *n) { need_even(c, n, 0); return 2; }
+
+static int dim_csumt(rk_ctx *c, rk_node *n) {
+  if (KD(n, 0) != 2) rk_fail(c, RK_EDIM, n->pos, "ComplexSumT: the operand must be one complex number (dimension 2)");
+  int d = dim_param0(c, n);
+  if (d % 2) rk_fail(c, RK_EDIM, n->pos, "ComplexSumT: dimension %d is odd", d);
+  return d;
+}
+
+/* complex element-wise: even dimensions, equal or one of them 2 */
+static int dim_cew(rk_ctx *c, rk_node *n) {
+  int d = 2;
+  for (int i = 0; i < n->nkids; i++) {
+    need_even(c, n, i);
+    int di = KD(n, i);
+    if (di == 2 || di == d) continue;
+    if (d != 2)
+      rk_fail(c, RK_EDIM, n->pos,
+              "%s: operands have dimensions %d and %d (expected equal dimensions, or one complex scalar)",
+              NAME(n), KD(n, 0), KD(n, 1));
+    d = di;
+  }
+  return d;
+}
+
+/* ComplexScal(f, g): one operand is a complex scalar (dim 2) */
+static int dim_cscal(rk_ctx *c, rk_node *n) {
+  need_even(c, n, 0);
+  need_even(c, n, 1);
+  if (KD(n, 0) != 2 && KD(n, 1) != 2)
+    rk_fail(c, RK_EDIM, n->pos, "ComplexScal: one operand must be a complex scalar (dimension 2); got %d and %d",
+            KD(n, 0), KD(n, 1));
+  return KD(n, 0) > KD(n, 1) ? KD(n, 0) : KD(n, 1);
+}
+
+/* ComplexRealScal(f, g): one operand is a real scalar, the other complex */
+static int dim_crealscal(rk_ctx *c, rk_node *n) {
+  int r = KD(n, 0) == 1 ? 0 : KD(n, 1) == 1 ? 1 : -1;
+  if (r < 0)
+    rk_fail(c, RK_EDIM, n->pos, "ComplexRealScal: one operand must be a real scalar (dimension 1); got %d and %d",
+            KD(n, 0), KD(n, 1));
+  need_even(c, n, 1 - r);
+  return KD(n, 1 - r);
 }
 
 /* ------------------------------------------------------------ emitters */
@@ -61,23 +230,29 @@ static const char *elt(const rk_node *k, char *buf, size_t n) {
   return buf;
 }
 
+static void open_block(rk_emit *e, const rk_node *n, char *me, size_t len) {
+  emit_name(n, me, len);
+  emit_line(e, "rk_t %s[%d];", me, n->dim);
+  emit_line(e, "{");
+  e->indent++;
+}
+
+static void close_block(rk_emit *e) {
+  e->indent--;
+  emit_line(e, "}");
+}
+
 /* Reductions over the components of the operand(s), into a scalar:
- *   acc = 0; for k: acc += term(k); t = post(acc) */
+ *   s = 0; for k: <term>; t = <post>   (A and B in term: operand elements) */
 static void emit_inner(rk_emit *e, const rk_node *n, const char *term, const char *post) {
   char me[32], a[48], b[48];
-  emit_name(n, me, sizeof me);
   int D = 1;
-  for (int i = 0; i < n->nkids; i++) if (n->kid[i]->dim > D) D = n->kid[i]->dim;
+  for (int i = 0; i < n->nkids; i++) if (KD(n, i) > D) D = KD(n, i);
   elt(n->kid[0], a, sizeof a);
   if (n->nkids > 1) elt(n->kid[1], b, sizeof b);
   else b[0] = '\0';
-  emit_line(e, "rk_t %s[1];", me);
-  emit_line(e, "{");
-  e->indent++;
+  open_block(e, n, me, sizeof me);
   emit_line(e, "rk_t s = 0;");
-  emit_line(e, "for (int k = 0; k < %d; k++) {", D);
-  e->indent++;
-  /* term uses A and B for the operands' elements */
   char line[256];
   size_t o = 0;
   for (const char *s = term; *s && o < sizeof line - 64; s++) {
@@ -86,21 +261,248 @@ static void emit_inner(rk_emit *e, const rk_node *n, const char *term, const cha
     else line[o++] = *s;
   }
   line[o] = '\0';
-  emit_line(e, "%s", line);
-  e->indent--;
-  emit_line(e, "}");
+  emit_line(e, "for (int k = 0; k < %d; k++) { %s }", D, line);
   emit_line(e, "%s[0] = %s;", me, post);
-  e->indent--;
-  emit_line(e, "}");
+  close_block(e);
 }
 
 static void emit_sum(rk_emit *e, const rk_node *n) { emit_inner(e, n, "s += A;", "s"); }
 static void emit_sqnorm2(rk_emit *e, const rk_node *n) { emit_inner(e, n, "s += A * A;", "s"); }
 static void emit_norm2(rk_emit *e, const rk_node *n) { emit_inner(e, n, "s += A * A;", "RK_SQRT(s)"); }
 static void emit_sqdist(rk_emit *e, const rk_node *n) {
-  emit_inner(e, n, "{ rk_t d = A - B; s += d * d; }", "s");
+  emit_inner(e, n, "rk_t d = A - B; s += d * d;", "s");
 }
 static void emit_scalprod(rk_emit *e, const rk_node *n) { emit_inner(e, n, "s += A * B;", "s"); }
+
+/* Max, Min (NaN wins, as in R) and ArgMax, ArgMin (0-based position of
+ * the first extremum, as a value) */
+static void emit_extremum(rk_emit *e, const rk_node *n) {
+  char me[32], a[32];
+  emit_name(n->kid[0], a, sizeof a);
+  int mx = n->op == RK_OP_MAX || n->op == RK_OP_ARGMAX;
+  int arg = n->op == RK_OP_ARGMAX || n->op == RK_OP_ARGMIN;
+  open_block(e, n, me, sizeof me);
+  emit_line(e, "rk_t m = %s[0]; int p = 0;", a);
+  emit_line(e, "for (int k = 1; k < %d; k++) if (%s(%s[k], m)) { m = %s[k]; p = k; }", KD(n, 0),
+            mx ? "RK_BEFORE_MAX" : "RK_BEFORE", a, a);
+  emit_line(e, "(void)p; %s[0] = %s;", me, arg ? "(rk_t)p" : "m");
+  close_block(e);
+}
+
+/* Elem, ElemT, Extract, ExtractT: copies between offsets */
+static void emit_slice(rk_emit *e, const rk_node *n) {
+  char me[32], a[32];
+  emit_name(n->kid[0], a, sizeof a);
+  open_block(e, n, me, sizeof me);
+  switch (n->op) {
+  case RK_OP_ELEM:
+    emit_line(e, "%s[0] = %s[%d];", me, a, n->par[0]);
+    break;
+  case RK_OP_ELEMT:
+    emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = 0;", n->dim, me);
+    emit_line(e, "%s[%d] = %s[0];", me, n->par[1], a);
+    break;
+  case RK_OP_EXTRACT:
+    emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = %s[%d + k];", n->dim, me, a, n->par[0]);
+    break;
+  default: /* EXTRACTT */
+    emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = 0;", n->dim, me);
+    emit_line(e, "for (int k = 0; k < %d; k++) %s[%d + k] = %s[k];", KD(n, 0), me, n->par[0], a);
+    break;
+  }
+  close_block(e);
+}
+
+static void emit_concat(rk_emit *e, const rk_node *n) {
+  char me[32], a[32], b[32];
+  emit_name(n->kid[0], a, sizeof a);
+  emit_name(n->kid[1], b, sizeof b);
+  open_block(e, n, me, sizeof me);
+  emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = %s[k];", KD(n, 0), me, a);
+  emit_line(e, "for (int k = 0; k < %d; k++) %s[%d + k] = %s[k];", KD(n, 1), me, KD(n, 0), b);
+  close_block(e);
+}
+
+/* OneHot(f, d): 1 at position round(f) (half up), zeros elsewhere */
+static void emit_onehot(rk_emit *e, const rk_node *n) {
+  char me[32], a[32];
+  emit_name(n->kid[0], a, sizeof a);
+  open_block(e, n, me, sizeof me);
+  emit_line(e, "rk_t p = RK_FLOOR(%s[0] + (rk_t)0.5);", a);
+  emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = p == (rk_t)k ? (rk_t)1 : (rk_t)0;", n->dim, me);
+  close_block(e);
+}
+
+static void emit_normalize(rk_emit *e, const rk_node *n) {
+  char me[32], a[32];
+  emit_name(n->kid[0], a, sizeof a);
+  open_block(e, n, me, sizeof me);
+  emit_line(e, "rk_t s = 0;");
+  emit_line(e, "for (int k = 0; k < %d; k++) s += %s[k] * %s[k];", KD(n, 0), a, a);
+  emit_line(e, "s = rk_rsqrt(s);");
+  emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = s * %s[k];", n->dim, me, a);
+  close_block(e);
+}
+
+/* the weighted norms: x = f (or f - g), then by the weight's dimension */
+static void emit_wsqnorm(rk_emit *e, const rk_node *n) {
+  char me[32], w[32], f[48], g[48];
+  emit_name(n->kid[0], w, sizeof w);
+  int D = KD(n, 1);
+  if (n->nkids == 3 && KD(n, 2) > D) D = KD(n, 2);
+  int ds = KD(n, 0);
+  open_block(e, n, me, sizeof me);
+  emit_line(e, "rk_t x[%d];", D);
+  elt(n->kid[1], f, sizeof f);
+  if (n->nkids == 3) {
+    elt(n->kid[2], g, sizeof g);
+    emit_line(e, "for (int k = 0; k < %d; k++) x[k] = %s - %s;", D, f, g);
+  } else {
+    emit_line(e, "for (int k = 0; k < %d; k++) x[k] = %s;", D, f);
+  }
+  emit_line(e, "rk_t s = 0;");
+  int mode = n->op == RK_OP_SQNORMISO ? 1 : n->op == RK_OP_SQNORMDIAG ? 2 : n->op == RK_OP_SYMSQNORM ? 3
+             : ds == 1 ? 1 : ds == D ? 2 : 3;
+  if (mode == 1) {
+    emit_line(e, "for (int k = 0; k < %d; k++) s += x[k] * x[k];", D);
+    emit_line(e, "s *= %s[0];", w);
+  } else if (mode == 2) {
+    emit_line(e, "for (int k = 0; k < %d; k++) s += %s[k] * x[k] * x[k];", D, w);
+  } else {
+    emit_line(e, "for (int l = 0; l < %d; l++) for (int k = 0; k < %d; k++) s += %s[k + %d * l] * x[k] * x[l];",
+              D, D, w, D);
+  }
+  emit_line(e, "%s[0] = s;", me);
+  close_block(e);
+}
+
+/* MatVecMult(A, b): out[k] = sum_l A[k + n l] b[l] */
+static void emit_matvec(rk_emit *e, const rk_node *n) {
+  char me[32], A[32], b[32];
+  emit_name(n->kid[0], A, sizeof A);
+  emit_name(n->kid[1], b, sizeof b);
+  int rows = n->dim, cols = KD(n, 1);
+  open_block(e, n, me, sizeof me);
+  emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = 0;", rows, me);
+  emit_line(e, "for (int l = 0; l < %d; l++) for (int k = 0; k < %d; k++) %s[k] += %s[k + %d * l] * %s[l];",
+            cols, rows, me, A, rows, b);
+  close_block(e);
+}
+
+/* VecMatMult(b, A): out[l] = sum_k b[k] A[k + n l] */
+static void emit_vecmat(rk_emit *e, const rk_node *n) {
+  char me[32], A[32], b[32];
+  emit_name(n->kid[0], b, sizeof b);
+  emit_name(n->kid[1], A, sizeof A);
+  int rows = KD(n, 0), cols = n->dim;
+  open_block(e, n, me, sizeof me);
+  emit_line(e, "for (int l = 0; l < %d; l++) {", cols);
+  emit_line(e, "  rk_t s = 0;");
+  emit_line(e, "  for (int k = 0; k < %d; k++) s += %s[k] * %s[k + %d * l];", rows, b, A, rows);
+  emit_line(e, "  %s[l] = s;", me);
+  emit_line(e, "}");
+  close_block(e);
+}
+
+/* TensorProd(f, g): out[k + m l] = f[k] g[l], as.vector(outer(f, g)) */
+static void emit_tensorprod(rk_emit *e, const rk_node *n) {
+  char me[32], f[32], g[32];
+  emit_name(n->kid[0], f, sizeof f);
+  emit_name(n->kid[1], g, sizeof g);
+  int m = KD(n, 0);
+  open_block(e, n, me, sizeof me);
+  emit_line(e, "for (int l = 0; l < %d; l++) for (int k = 0; k < %d; k++) %s[k + %d * l] = %s[k] * %s[l];",
+            KD(n, 1), m, me, m, f, g);
+  close_block(e);
+}
+
+/* Complex operations on interleaved (re, im) pairs.  For binary ops, an
+ * operand of dimension 2 (one complex number) is broadcast. */
+static void emit_complex(rk_emit *e, const rk_node *n) {
+  char me[32], a[32], b[32] = "";
+  emit_name(n->kid[0], a, sizeof a);
+  if (n->nkids > 1) emit_name(n->kid[1], b, sizeof b);
+  open_block(e, n, me, sizeof me);
+  int pairs = n->dim / 2;
+  /* pair index of operand i inside a loop over k */
+  const char *ia = KD(n, 0) == 2 ? "0" : "2 * k";
+  const char *ib = n->nkids > 1 && KD(n, 1) == 2 ? "0" : "2 * k";
+  switch (n->op) {
+  case RK_OP_COMPLEXREAL:
+  case RK_OP_COMPLEXIMAG:
+    emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = %s[2 * k + %d];", n->dim, me, a,
+              n->op == RK_OP_COMPLEXIMAG);
+    break;
+  case RK_OP_REAL2COMPLEX:
+  case RK_OP_IMAG2COMPLEX: {
+    int im = n->op == RK_OP_IMAG2COMPLEX;
+    emit_line(e, "for (int k = 0; k < %d; k++) { %s[2 * k + %d] = %s[k]; %s[2 * k + %d] = 0; }",
+              KD(n, 0), me, im, a, me, 1 - im);
+    break;
+  }
+  case RK_OP_CONJ:
+    emit_line(e, "for (int k = 0; k < %d; k++) { %s[2 * k] = %s[2 * k]; %s[2 * k + 1] = -%s[2 * k + 1]; }",
+              pairs, me, a, me, a);
+    break;
+  case RK_OP_COMPLEXABS:
+    emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = RK_SQRT(%s[2 * k] * %s[2 * k] + %s[2 * k + 1] * %s[2 * k + 1]);",
+              n->dim, me, a, a, a, a);
+    break;
+  case RK_OP_COMPLEXSQUAREABS:
+    emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = %s[2 * k] * %s[2 * k] + %s[2 * k + 1] * %s[2 * k + 1];",
+              n->dim, me, a, a, a, a);
+    break;
+  case RK_OP_COMPLEXANGLE:
+    emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = RK_ATAN2(%s[2 * k + 1], %s[2 * k]);", n->dim, me, a, a);
+    break;
+  case RK_OP_COMPLEXSUM:
+    emit_line(e, "%s[0] = 0; %s[1] = 0;", me, me);
+    emit_line(e, "for (int k = 0; k < %d; k++) { %s[0] += %s[2 * k]; %s[1] += %s[2 * k + 1]; }",
+              KD(n, 0) / 2, me, a, me, a);
+    break;
+  case RK_OP_COMPLEXSUMT:
+    emit_line(e, "for (int k = 0; k < %d; k++) { %s[2 * k] = %s[0]; %s[2 * k + 1] = %s[1]; }", pairs,
+              me, a, me, a);
+    break;
+  case RK_OP_COMPLEXADD:
+  case RK_OP_COMPLEXSUBTRACT: {
+    const char *op = n->op == RK_OP_COMPLEXADD ? "+" : "-";
+    emit_line(e, "for (int k = 0; k < %d; k++) { %s[2 * k] = %s[%s] %s %s[%s]; %s[2 * k + 1] = %s[%s + 1] %s %s[%s + 1]; }",
+              pairs, me, a, ia, op, b, ib, me, a, ia, op, b, ib);
+    break;
+  }
+  case RK_OP_COMPLEXMULT:
+  case RK_OP_COMPLEXSCAL:
+    emit_line(e, "for (int k = 0; k < %d; k++) {", pairs);
+    emit_line(e, "  rk_t ar = %s[%s], ai = %s[%s + 1], br = %s[%s], bi = %s[%s + 1];", a, ia, a, ia, b, ib, b, ib);
+    emit_line(e, "  %s[2 * k] = ar * br - ai * bi; %s[2 * k + 1] = ar * bi + ai * br;", me, me);
+    emit_line(e, "}");
+    break;
+  case RK_OP_COMPLEXREALSCAL: {
+    const char *r = KD(n, 0) == 1 ? a : b, *z = KD(n, 0) == 1 ? b : a;
+    emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = %s[0] * %s[k];", n->dim, me, r, z);
+    break;
+  }
+  case RK_OP_COMPLEXDIVIDE:
+    emit_line(e, "for (int k = 0; k < %d; k++) {", pairs);
+    emit_line(e, "  rk_t ar = %s[%s], ai = %s[%s + 1], br = %s[%s], bi = %s[%s + 1];", a, ia, a, ia, b, ib, b, ib);
+    emit_line(e, "  rk_t d = br * br + bi * bi;");
+    emit_line(e, "  %s[2 * k] = (ar * br + ai * bi) / d; %s[2 * k + 1] = (ai * br - ar * bi) / d;", me, me);
+    emit_line(e, "}");
+    break;
+  case RK_OP_COMPLEXEXP:
+    emit_line(e, "for (int k = 0; k < %d; k++) {", pairs);
+    emit_line(e, "  rk_t r = RK_EXP(%s[2 * k]);", a);
+    emit_line(e, "  %s[2 * k] = r * RK_COS(%s[2 * k + 1]); %s[2 * k + 1] = r * RK_SIN(%s[2 * k + 1]);", me, a, me, a);
+    emit_line(e, "}");
+    break;
+  default: /* COMPLEXEXP1J */
+    emit_line(e, "for (int k = 0; k < %d; k++) { %s[2 * k] = RK_COS(%s[k]); %s[2 * k + 1] = RK_SIN(%s[k]); }",
+              KD(n, 0), me, a, me, a);
+    break;
+  }
+  close_block(e);
+}
 
 /* ------------------------------------------------------------ the table */
 
