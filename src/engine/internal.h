@@ -16,7 +16,7 @@
 #define RK_MAX_DIM 100000      /* inner dimension of any node            */
 #define RK_MAX_DEPTH 200       /* parser nesting                         */
 #define RK_MAX_KIDS 3
-#define RK_MAX_PARAMS 3
+#define RK_MAX_PARAMS 32       /* integer parameters (lists included)    */
 #define RK_MAX_FORMULA (1 << 20)
 #define RK_MAX_NODES 10000      /* distinct subexpressions per formula  */
 
@@ -45,7 +45,10 @@ enum {
   OPF_NODIFF = 4,     /* explicitly not differentiable                    */
   OPF_ZERODIFF = 8,   /* derivative is zero (piecewise constant, consts)  */
   OPF_LEAF = 16,      /* variable or constant: no operands                */
-  OPF_INTERNAL = 32   /* not reachable by name from formulas              */
+  OPF_INTERNAL = 32,  /* not reachable by name from formulas              */
+  OPF_LISTS = 64,     /* parameters are npar integer lists [a, b, ...],   *
+                       * stored as (length, items...) one after another   */
+  OPF_OPTLIST = 128   /* with OPF_LISTS: one more optional list           */
 };
 
 typedef int (*rk_dim_fn)(rk_ctx *c, rk_node *n);

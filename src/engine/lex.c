@@ -4,7 +4,7 @@
  *   number  = [0-9]+                    (integers only: real constants
  *                                        are parameters, as in KeOps)
  *   ident   = [A-Za-z_][A-Za-z0-9_]*
- *   punct   = ** <= >= + - * / ( ) , | < > =
+ *   punct   = ** <= >= + - * / ( ) [ ] , | < > =
  *
  * Spaces, tabs and newlines separate tokens.  Anything else is an error at
  * its byte offset.
@@ -70,7 +70,7 @@ void lex_next(rk_lexer *L) {
       return;
     }
   }
-  if (strchr("+-*/(),|<>=", ch) && ch != '\0') {
+  if (strchr("+-*/()[],|<>=", ch) && ch != '\0') {
     t->kind = TK_PUNCT;
     t->punct[0] = (char)ch;
     t->len = 1;

@@ -217,6 +217,102 @@ static int dim_crealscal(rk_ctx *c, rk_node *n) {
   return KD(n, 1 - r);
 }
 
+
+/* ------------------------------------------------------------ tensors with index lists
+ * TensorDot(f, g, dimsf, dimsg, contf, contg[, permute]) and
+ * Kron(f, g, dimsf, dimsg).  Tensors are stored column-major (first index
+ * fastest, decision 13).  The lists are decoded from par (length, items). */
+
+#define RK_MAX_RANK 8
+
+typedef struct tensor_spec {
+  int nf, df[RK_MAX_RANK], ng, dg[RK_MAX_RANK];     /* shapes of f and g     */
+  int nc, cf[RK_MAX_RANK], cg[RK_MAX_RANK];         /* contracted axes        */
+  int np, perm[2 * RK_MAX_RANK];                    /* output permutation     */
+  int no, dout[2 * RK_MAX_RANK];                    /* output shape (permuted)*/
+  int src[2 * RK_MAX_RANK];   /* output axis k is axis src[k] of f (< nf) or g (nf + ...) */
+} tensor_spec;
+
+static int take_list(rk_ctx *c, const rk_node *n, int *at, int *out, int max, const char *what) {
+  int len = n->par[*at];
+  if (len < 0 || len > max || *at + 1 + len > RK_MAX_PARAMS)
+    rk_fail(c, RK_EDIM, n->pos, "%s: the list %s has %d items (at most %d)", NAME(n), what, len, max);
+  for (int k = 0; k < len; k++) out[k] = n->par[*at + 1 + k];
+  *at += 1 + len;
+  return len;
+}
+
+static long prod(const int *d, int n) {
+  long p = 1;
+  for (int k = 0; k < n; k++) p *= d[k];
+  return p;
+}
+
+static void tensor_decode(rk_ctx *c, const rk_node *n, tensor_spec *t) {
+  int at = 0;
+  memset(t, 0, sizeof *t);
+  t->nf = take_list(c, n, &at, t->df, RK_MAX_RANK, "of dimensions of f");
+  t->ng = take_list(c, n, &at, t->dg, RK_MAX_RANK, "of dimensions of g");
+  for (int k = 0; k < t->nf; k++)
+    if (t->df[k] < 1) rk_fail(c, RK_EDIM, n->pos, "%s: dimensions must be positive", NAME(n));
+  for (int k = 0; k < t->ng; k++)
+    if (t->dg[k] < 1) rk_fail(c, RK_EDIM, n->pos, "%s: dimensions must be positive", NAME(n));
+  if (t->nf < 1 || prod(t->df, t->nf) != KD(n, 0) || t->ng < 1 || prod(t->dg, t->ng) != KD(n, 1))
+    rk_fail(c, RK_EDIM, n->pos, "%s: the shapes do not match the operands' dimensions %d and %d",
+            NAME(n), KD(n, 0), KD(n, 1));
+  if (n->op == RK_OP_KRON) {
+    if (t->nf != t->ng)
+      rk_fail(c, RK_EDIM, n->pos, "Kron: the two shapes must have the same number of axes");
+    t->no = t->nf;
+    for (int k = 0; k < t->no; k++) t->dout[k] = t->df[k] * t->dg[k];
+    return;
+  }
+  int nc = take_list(c, n, &at, t->cf, RK_MAX_RANK, "of contracted axes of f");
+  if (take_list(c, n, &at, t->cg, RK_MAX_RANK, "of contracted axes of g") != nc)
+    rk_fail(c, RK_EDIM, n->pos, "TensorDot: the two lists of contracted axes differ in length");
+  t->nc = nc;
+  int usedf[RK_MAX_RANK] = {0}, usedg[RK_MAX_RANK] = {0};
+  for (int k = 0; k < nc; k++) {
+    if (t->cf[k] < 0 || t->cf[k] >= t->nf || t->cg[k] < 0 || t->cg[k] >= t->ng ||
+        usedf[t->cf[k]]++ || usedg[t->cg[k]]++)
+      rk_fail(c, RK_EDIM, n->pos, "TensorDot: contracted axes out of range or repeated");
+    if (t->df[t->cf[k]] != t->dg[t->cg[k]])
+      rk_fail(c, RK_EDIM, n->pos, "TensorDot: contracted axes have different sizes %d and %d",
+              t->df[t->cf[k]], t->dg[t->cg[k]]);
+  }
+  int no = 0, src[2 * RK_MAX_RANK], d[2 * RK_MAX_RANK];
+  for (int k = 0; k < t->nf; k++) if (!usedf[k]) { src[no] = k; d[no++] = t->df[k]; }
+  for (int k = 0; k < t->ng; k++) if (!usedg[k]) { src[no] = t->nf + k; d[no++] = t->dg[k]; }
+  t->no = no;
+  int perm[2 * RK_MAX_RANK];
+  int np = at < RK_MAX_PARAMS ? n->par[at] : 0;
+  if (np > 0) {
+    take_list(c, n, &at, perm, 2 * RK_MAX_RANK, "permute");
+    int seen[2 * RK_MAX_RANK] = {0};
+    if (np != no) rk_fail(c, RK_EDIM, n->pos, "TensorDot: permute must list the %d output axes", no);
+    for (int k = 0; k < np; k++)
+      if (perm[k] < 0 || perm[k] >= no || seen[perm[k]]++)
+        rk_fail(c, RK_EDIM, n->pos, "TensorDot: permute is not a permutation of 0..%d", no - 1);
+  } else {
+    for (int k = 0; k < no; k++) perm[k] = k;
+  }
+  for (int k = 0; k < no; k++) {
+    t->src[k] = src[perm[k]];
+    t->dout[k] = d[perm[k]];
+  }
+}
+
+static int dim_tensordot(rk_ctx *c, rk_node *n) {
+  tensor_spec t;
+  tensor_decode(c, n, &t);
+  long d = prod(t.dout, t.no);
+  long terms = d;
+  for (int k = 0; k < t.nc; k++) terms *= t.df[t.cf[k]];
+  if (d > RK_MAX_DIM || terms > 100000)
+    rk_fail(c, RK_EDIM, n->pos, "%s: the product is too large (%ld terms)", NAME(n), terms);
+  return (int)d;
+}
+
 /* ------------------------------------------------------------ emitters */
 
 void emit_none(rk_emit *e, const rk_node *n) { (void)e; (void)n; }
@@ -413,6 +509,59 @@ static void emit_tensorprod(rk_emit *e, const rk_node *n) {
   open_block(e, n, me, sizeof me);
   emit_line(e, "for (int l = 0; l < %d; l++) for (int k = 0; k < %d; k++) %s[k + %d * l] = %s[k] * %s[l];",
             KD(n, 1), m, me, m, f, g);
+  close_block(e);
+}
+
+
+/* TensorDot and Kron, fully unrolled: one sum of products per output
+ * element (the sizes are bounded by dim_tensordot). */
+static void emit_tensordot(rk_emit *e, const rk_node *n) {
+  tensor_spec t;
+  tensor_decode(e->c, n, &t);
+  char me[32], f[32], g[32];
+  emit_name(n->kid[0], f, sizeof f);
+  emit_name(n->kid[1], g, sizeof g);
+  open_block(e, n, me, sizeof me);
+  long nout = prod(t.dout, t.no);
+  for (long o = 0; o < nout; o++) {
+    int oi[2 * RK_MAX_RANK];          /* output multi-index (permuted axes) */
+    long r = o;
+    for (int k = 0; k < t.no; k++) { oi[k] = (int)(r % t.dout[k]); r /= t.dout[k]; }
+    for (int k = 0; k < e->indent; k++) buf_puts(e->b, "  ");
+    buf_printf(e->b, "%s[%ld] = ", me, o);
+    if (n->op == RK_OP_KRON) {
+      long fi = 0, gi = 0, sf = 1, sg = 1;
+      for (int k = 0; k < t.no; k++) {
+        fi += (oi[k] / t.dg[k]) * sf;
+        gi += (oi[k] % t.dg[k]) * sg;
+        sf *= t.df[k];
+        sg *= t.dg[k];
+      }
+      buf_printf(e->b, "%s[%ld] * %s[%ld];\n", f, fi, g, gi);
+      continue;
+    }
+    int fi[RK_MAX_RANK] = {0}, gi[RK_MAX_RANK] = {0};
+    for (int k = 0; k < t.no; k++) {
+      if (t.src[k] < t.nf) fi[t.src[k]] = oi[k];
+      else gi[t.src[k] - t.nf] = oi[k];
+    }
+    long ncon = 1;
+    for (int k = 0; k < t.nc; k++) ncon *= t.df[t.cf[k]];
+    for (long q = 0; q < ncon; q++) {
+      long rq = q;
+      for (int k = 0; k < t.nc; k++) {
+        int v = (int)(rq % t.df[t.cf[k]]);
+        rq /= t.df[t.cf[k]];
+        fi[t.cf[k]] = v;
+        gi[t.cg[k]] = v;
+      }
+      long lf = 0, lg = 0, sf = 1, sg = 1;
+      for (int k = 0; k < t.nf; k++) { lf += fi[k] * sf; sf *= t.df[k]; }
+      for (int k = 0; k < t.ng; k++) { lg += gi[k] * sg; sg *= t.dg[k]; }
+      buf_printf(e->b, "%s%s[%ld] * %s[%ld]", q ? " + " : "", f, lf, g, lg);
+    }
+    buf_puts(e->b, ";\n");
+  }
   close_block(e);
 }
 

@@ -169,8 +169,29 @@ static int op_or_fail(P *p, const char *name, long pos) {
   return op;
 }
 
+/* list = ("[" | "(") [int {"," int}] [","] ("]" | ")")
+ * Appends (length, items...) to par at *np. */
+static void parse_list(P *p, int *par, int *np) {
+  long at = p->L.tok.pos;
+  const char *close = is_punct(p, "[") ? "]" : is_punct(p, "(") ? ")" : NULL;
+  if (!close) rk_fail(p->c, RK_EPARSE, at, "expected a list of integers such as [2, 3]");
+  lex_next(&p->L);
+  int lenpos = (*np)++;
+  if (*np > RK_MAX_PARAMS) rk_fail(p->c, RK_EPARSE, at, "too many integer parameters");
+  par[lenpos] = 0;
+  while (!is_punct(p, close)) {
+    if (*np >= RK_MAX_PARAMS) rk_fail(p->c, RK_EPARSE, p->L.tok.pos, "too many integer parameters");
+    par[(*np)++] = parse_int(p, "list item");
+    par[lenpos]++;
+    if (is_punct(p, ",")) lex_next(&p->L);
+    else if (!is_punct(p, close)) rk_fail(p->c, RK_EPARSE, p->L.tok.pos, "expected ',' or '%s'", close);
+  }
+  lex_next(&p->L);
+}
+
 /* call = ident "(" operand {"," operand} {"," int} ")"
- *        with as many operands and integers as the op table says */
+ *        with as many operands and integers as the op table says;
+ *        for list ops (OPF_LISTS) the integers are lists */
 static rk_node *parse_call(P *p) {
   const char *name = p->L.s + p->L.tok.pos;
   size_t len = p->L.tok.len;
@@ -189,9 +210,13 @@ static rk_node *parse_call(P *p) {
   lex_next(&p->L);
   expect(p, "(");
   rk_node *kids[RK_MAX_KIDS] = {0};
-  int par[RK_MAX_PARAMS] = {0, 0, 0};
-  int total = o->arity + o->npar;
-  for (int i = 0; i < total; i++) {
+  int par[RK_MAX_PARAMS] = {0};
+  int lists = (o->flags & OPF_LISTS) != 0;
+  int total = o->arity + o->npar, np = 0;
+  int maxtotal = total + ((o->flags & OPF_OPTLIST) ? 1 : 0);
+  int i = 0;
+  for (; i < maxtotal; i++) {
+    if (i >= total && is_punct(p, ")")) break;  /* optional list absent */
     if (i > 0) {
       if (is_punct(p, ")"))
         rk_fail(p->c, RK_EPARSE, p->L.tok.pos, "%s expects %d argument%s, got %d", o->name,
@@ -202,7 +227,8 @@ static rk_node *parse_call(P *p) {
               total == 1 ? "" : "s");
     }
     if (i < o->arity) kids[i] = parse_expr(p);
-    else par[i - o->arity] = parse_int(p, "integer parameter");
+    else if (lists) parse_list(p, par, &np);
+    else par[np++] = parse_int(p, "integer parameter");
   }
   if (!is_punct(p, ")")) {
     if (is_punct(p, ","))
@@ -265,7 +291,7 @@ static rk_node *parse_power(P *p) {
       rk_fail(p->c, RK_EPARSE, p->L.tok.pos, "the exponent of ** must be an integer (use Powf for others)");
     int n = parse_int(p, "exponent");
     if (n == 2) return mk(p, RK_OP_SQUARE, a, NULL, at);
-    int par[RK_MAX_PARAMS] = {n, 0, 0};
+    int par[RK_MAX_PARAMS] = {n};
     rk_node *k[1] = {a};
     return tree_node(p->c, RK_OP_POW, 1, k, par, at);
   }

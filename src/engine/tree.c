@@ -63,7 +63,7 @@ static unsigned node_hash(int op, int nkids, rk_node **kids, const int *par) {
 
 rk_node *tree_node(rk_ctx *c, int op, int nkids, rk_node **kids, const int *par,
                    long pos) {
-  int p[RK_MAX_PARAMS] = {0, 0, 0};
+  int p[RK_MAX_PARAMS] = {0};
   if (par) memcpy(p, par, sizeof p);
   unsigned h = node_hash(op, nkids, kids, p);
   for (rk_node *n = c->htab[h % RK_HASH_SIZE]; n; n = n->hnext) {
@@ -103,6 +103,6 @@ rk_node *tree_var(rk_ctx *c, int pos, int dim, int cat, long srcpos) {
 }
 
 rk_node *tree_intcst(rk_ctx *c, int v, long pos) {
-  int par[RK_MAX_PARAMS] = {v, 0, 0};
+  int par[RK_MAX_PARAMS] = {v};
   return tree_node(c, RK_OP_INTCST, 0, NULL, par, pos);
 }
