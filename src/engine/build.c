@@ -365,6 +365,11 @@ int build_kernel(const char *src, const rk_options *o, rk_kernel *proto, rk_erro
   sha256_update(&h, proto->hash, 64);
   for (int p = 0; p < proto->nargs; p++)
     sha256_update(&h, proto->args[p].name, strlen(proto->args[p].name) + 1);
+  /* what the source does not say: row sums and the forward kernel */
+  char extra[96];
+  snprintf(extra, sizeof extra, "postsum=%d nuser=%d pre=", proto->postsum, proto->nuser);
+  sha256_update(&h, extra, strlen(extra));
+  if (proto->pre) sha256_update(&h, proto->pre->key, 64);
   sha256_final(&h, d);
   for (int i = 0; i < 32; i++) snprintf(proto->key + 2 * i, 3, "%02x", d[i]);
   rk_kernel *hit = memo_find(proto->key);

@@ -33,6 +33,20 @@ static void front(rk_ctx *c, const char *formula, const char *const *decls, int 
               "no variable is declared at position %d (positions must run from 0 without gaps)", p);
 }
 
+/* the kernel's description, before it is built */
+static void fill_proto(rk_kernel *k, rk_ctx *c, const rk_red *r, const rk_options *opt, int nargs) {
+  k->prec = opt->precision;
+  k->nargs = nargs;
+  k->nuser = nargs;
+  memcpy(k->args, c->args, sizeof(rk_arginfo) * (size_t)nargs);
+  k->outcat = r->axis == 0 ? RK_CAT_I : RK_CAT_J;
+  k->D = r->D;
+  k->K = r->K;
+  k->red = r->red;
+  k->outdim = r->out;
+  k->postsum = r->postsum;
+}
+
 static rk_ctx *ctx_new(rk_error *err) {
   rk_ctx *c = calloc(1, sizeof *c);
   if (!c) rk_seterr(err, RK_ENOMEM, -1, "out of memory");
@@ -63,7 +77,11 @@ int rk_generate(const char *formula, const char *const *decls, int ndecls, const
     return err->code;
   }
   front(c, formula, decls, ndecls);
-  cpu_generate(c, opt, b);
+  if (c->red.pre_pos >= 0) {
+    cpu_generate(c, &c->pre, opt, b);
+    buf_puts(b, "\n/* ---- the forward kernel above feeds the last input of the kernel below ---- */\n");
+  }
+  cpu_generate(c, &c->red, opt, b);
   if (b->oom) rk_fail(c, RK_ENOMEM, -1, "out of memory while generating code");
   if (src) { *src = b->s; b->s = NULL; }
   buf_free(b);
@@ -102,18 +120,34 @@ int rk_compile(const char *formula, const char *const *decls, int ndecls, const 
     return err->code;
   }
   front(c, formula, decls, ndecls);
-  cpu_generate(c, opt, b);
-  if (b->oom) rk_fail(c, RK_ENOMEM, -1, "out of memory while generating code");
-  proto->prec = opt->precision;
-  proto->nargs = c->nargs;
-  memcpy(proto->args, c->args, sizeof(rk_arginfo) * (size_t)c->nargs);
-  proto->outcat = c->red.axis == 0 ? RK_CAT_I : RK_CAT_J;
-  proto->D = c->red.D;
-  proto->K = c->red.K;
-  proto->red = c->red.red;
-  proto->outdim = c->red.out;
-  int rc = build_kernel(b->s, opt, proto, err);
-  if (rc == RK_OK) *out = proto->next;
+  int nuser = c->red.pre_pos >= 0 ? c->red.pre_pos : c->nargs;
+  rk_kernel *pre = NULL;
+  int rc = RK_OK;
+  if (c->red.pre_pos >= 0) {
+    /* the forward reduction, on the caller's inputs */
+    cpu_generate(c, &c->pre, opt, b);
+    if (b->oom) rk_fail(c, RK_ENOMEM, -1, "out of memory while generating code");
+    fill_proto(proto, c, &c->pre, opt, nuser);
+    rc = build_kernel(b->s, opt, proto, err);
+    if (rc == RK_OK) pre = proto->next;
+    buf_free(b);
+    memset(proto, 0, sizeof *proto);
+  }
+  if (rc == RK_OK) {
+    cpu_generate(c, &c->red, opt, b);
+    if (b->oom) rk_fail(c, RK_ENOMEM, -1, "out of memory while generating code");
+    fill_proto(proto, c, &c->red, opt, c->nargs);
+    proto->nuser = nuser;
+    proto->pre = pre;
+    rc = build_kernel(b->s, opt, proto, err);
+    if (rc == RK_OK) {
+      *out = proto->next;
+      if (pre && pre->from == RK_FROM_COMPILER) {
+        (*out)->seconds += pre->seconds;
+        if ((*out)->from != RK_FROM_COMPILER) (*out)->from = RK_FROM_COMPILER;
+      }
+    }
+  }
   buf_free(b);
   free(b);
   free(proto);
@@ -124,9 +158,9 @@ int rk_compile(const char *formula, const char *const *decls, int ndecls, const 
 
 /* ------------------------------------------------------------ accessors */
 
-int rk_kernel_nargs(const rk_kernel *k) { return k->nargs; }
+int rk_kernel_nargs(const rk_kernel *k) { return k->nuser; }
 const rk_arginfo *rk_kernel_arg(const rk_kernel *k, int pos) {
-  return pos >= 0 && pos < k->nargs ? &k->args[pos] : NULL;
+  return pos >= 0 && pos < k->nuser ? &k->args[pos] : NULL;
 }
 int rk_kernel_outcat(const rk_kernel *k) { return k->outcat; }
 int rk_kernel_outdim(const rk_kernel *k) { return k->outdim; }

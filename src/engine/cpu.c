@@ -84,8 +84,22 @@ static void prologue(rk_emit *e, int f32, const char *acc_t, const char *tile_t)
 static void collect_vars(rk_node *n, unsigned char *seen, unsigned char *used) {
   if (seen[n->id]) return;
   seen[n->id] = 1;
-  if (n->op == RK_OP_VAR) used[n->par[0]] = 1;
+  if (n->op == RK_OP_VAR) used[n->par[0] < RK_MAX_ARGS ? n->par[0] : 0] = 1;
   for (int i = 0; i < n->nkids; i++) collect_vars(n->kid[i], seen, used);
+}
+
+static void vars_in_range(rk_ctx *c, rk_node *n, unsigned char *seen) {
+  if (seen[n->id]) return;
+  seen[n->id] = 1;
+  if (n->op == RK_OP_VAR && (n->par[0] < 0 || n->par[0] >= c->nargs))
+    rk_fail(c, RK_EINTERNAL, n->pos, "internal error: variable at position %d is not an input (%s:%d)",
+            n->par[0], __FILE__, __LINE__);
+  for (int i = 0; i < n->nkids; i++) vars_in_range(c, n->kid[i], seen);
+}
+
+static void check_vars(rk_ctx *c, rk_node **roots) {
+  unsigned char *seen = ctx_alloc(c, (size_t)c->nnodes + 1);
+  for (int k = 0; k < 2; k++) if (roots[k]) vars_in_range(c, roots[k], seen);
 }
 
 static void stack_bytes(rk_node *n, unsigned char *seen, size_t *total) {
@@ -111,8 +125,7 @@ static void emit_loads(rk_emit *e, rk_ctx *c, const unsigned char *used, int cat
   }
 }
 
-void cpu_generate(rk_ctx *c, const rk_options *o, rk_buf *out) {
-  rk_red *r = &c->red;
+void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   const rk_redop *ro = &rk_redops[r->red];
   int f32 = o->precision == RK_F32;
   int sumlike = (ro->flags & REDF_SUMLIKE) != 0;
@@ -136,6 +149,7 @@ void cpu_generate(rk_ctx *c, const rk_options *o, rk_buf *out) {
   unsigned char *used = ctx_alloc(c, RK_MAX_ARGS);
   memset(seen, 0, (size_t)c->nnodes + 1);
   for (int k = 0; k < 2; k++) if (roots[k]) collect_vars(roots[k], seen, used);
+  check_vars(c, roots);
 
   int outcat = r->axis == 0 ? RK_CAT_I : RK_CAT_J;
   int redcat = r->axis == 0 ? RK_CAT_J : RK_CAT_I;

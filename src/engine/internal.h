@@ -53,7 +53,8 @@ enum {
 
 typedef int (*rk_dim_fn)(rk_ctx *c, rk_node *n);
 typedef void (*rk_emit_fn)(rk_emit *e, const rk_node *n);
-typedef rk_node *(*rk_diff_fn)(rk_ctx *c, rk_node *n, rk_node *v, rk_node *g);
+/* cotangent of operand i of n, given the cotangent g of n (NULL: none) */
+typedef rk_node *(*rk_diff_fn)(rk_ctx *c, rk_node *n, int i, rk_node *g);
 
 typedef struct rk_op {
   const char *name;
@@ -67,6 +68,12 @@ typedef struct rk_op {
 } rk_op;
 
 extern const rk_op rk_ops[RK_OP_COUNT];
+
+/* the derivative rules named in ops.def (diff.c) */
+#define X(id, name, arity, npar, dimrule, emitter, tmpl, deriv, flags) \
+  rk_node *deriv(rk_ctx *c, rk_node *n, int i, rk_node *g);
+#include "ops.def"
+#undef X
 int ops_lookup(const char *name, size_t len);   /* -1 when unknown */
 
 /* ------------------------------------------------------------ reductions */
@@ -136,6 +143,9 @@ struct rk_node {
 #define DEP_PM 4
 
 struct rk_red {
+  int postsum;             /* sum the result over its rows (Pm gradients)  */
+  int pre_pos;             /* >= 0: input fed by the forward reduction
+                              c->pre, computed by a first kernel          */
   int red;                 /* RK_RED_...                                  */
   rk_node *f;              /* the formula                                 */
   rk_node *g;              /* weight formula or NULL                      */
@@ -162,6 +172,7 @@ struct rk_ctx {
   rk_arginfo args[RK_MAX_ARGS];
   unsigned char declared[RK_MAX_ARGS];
   rk_red red;
+  rk_red pre;              /* forward reduction of a gradient (pre_pos)   */
   int decl_styles;         /* bit 1: "Vi(dim)" seen, bit 2: "Vi(pos,dim)" */
 };
 
@@ -223,8 +234,15 @@ void emit_nodes(rk_emit *e, rk_node **roots, int nroots, int mask_ok,
 void emit_ew(rk_emit *e, const rk_node *n);      /* template emitter */
 void emit_none(rk_emit *e, const rk_node *n);
 
+/* diff.c */
+rk_node *diff_grad(rk_ctx *c, rk_node *f, rk_node *v, rk_node *e, long pos);
+rk_node *diff_forward(rk_ctx *c, rk_node *f, rk_node *v, rk_node *u, long pos);
+rk_node *diff_divergence(rk_ctx *c, rk_node *f, rk_node *v, long pos);
+rk_node *diff_laplacian(rk_ctx *c, rk_node *f, rk_node *v, long pos);
+void diff_reduction(rk_ctx *c, rk_red *r, rk_node *v, rk_node *e, long pos);
+
 /* cpu.c */
-void cpu_generate(rk_ctx *c, const rk_options *o, rk_buf *out);
+void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out);
 
 /* sha256.c */
 void sha256_hex(const void *data, size_t len, char out[65]);
@@ -246,6 +264,9 @@ struct rk_kernel {
   rk_precision prec;
   int nargs;
   rk_arginfo args[RK_MAX_ARGS];
+  int nuser;               /* inputs given by the caller (nargs - saved)  */
+  int postsum;             /* sum the rows of the result (Pm gradients)   */
+  struct rk_kernel *pre;   /* forward kernel feeding the last input       */
   int outcat, outdim, D, K, red;
   int from;
   double seconds;

@@ -157,6 +157,7 @@ void parse_decl(rk_ctx *c, const char *decl, int index) {
 }
 
 static rk_node *parse_expr(P *p);
+static rk_node *parse_special(P *p, const char *name, size_t len, long at);
 
 static rk_node *mk(P *p, int op, rk_node *a, rk_node *b, long pos) {
   rk_node *k[2] = {a, b};
@@ -167,6 +168,54 @@ static int op_or_fail(P *p, const char *name, long pos) {
   int op = ops_lookup(name, strlen(name));
   if (op < 0) rk_fail(p->c, RK_EPARSE, pos, "operation %s is not supported", name);
   return op;
+}
+
+
+static int name_is(const char *name, size_t len, const char *w) {
+  return len == strlen(w) && memcmp(name, w, len) == 0;
+}
+
+/* variable = alias | Vi(..) | Vj(..) | Pm(..) | Var(..)  (for Grad & co) */
+static rk_node *parse_variable(P *p, const char *what) {
+  long at = p->L.tok.pos;
+  rk_node *v = parse_expr(p);
+  if (v->op != RK_OP_VAR)
+    rk_fail(p->c, RK_EPARSE, at, "%s: expected a variable", what);
+  return v;
+}
+
+/* The autodiff forms, replaced by their result while parsing:
+ *   Grad(F, v, e)  GradFromPos(F, pos, e)  Diff(F, v, u)
+ *   Divergence(F, v)  Laplacian(F, v)
+ * Returns NULL when `name` is none of them. */
+static rk_node *parse_special(P *p, const char *name, size_t len, long at) {
+  int kind = name_is(name, len, "Grad") ? 1 : name_is(name, len, "GradFromPos") ? 2
+           : name_is(name, len, "Diff") ? 3 : name_is(name, len, "Divergence") ? 4
+           : name_is(name, len, "Laplacian") ? 5 : 0;
+  if (!kind) return NULL;
+  lex_next(&p->L);
+  expect(p, "(");
+  rk_node *f = parse_expr(p), *v, *r;
+  expect(p, ",");
+  if (kind == 2) {
+    long pat = p->L.tok.pos;
+    int pos = parse_int(p, "position");
+    if (pos < 0 || pos >= p->c->nargs || !p->c->declared[pos])
+      rk_fail(p->c, RK_EPARSE, pat, "GradFromPos: no variable is declared at position %d", pos);
+    rk_arginfo *a = &p->c->args[pos];
+    v = tree_var(p->c, pos, a->dim, a->cat, pat);
+  } else {
+    v = parse_variable(p, kind == 1 ? "Grad" : kind == 3 ? "Diff" : kind == 4 ? "Divergence" : "Laplacian");
+  }
+  if (kind <= 3) {
+    expect(p, ",");
+    rk_node *e = parse_expr(p);
+    r = kind == 3 ? diff_forward(p->c, f, v, e, at) : diff_grad(p->c, f, v, e, at);
+  } else {
+    r = kind == 4 ? diff_divergence(p->c, f, v, at) : diff_laplacian(p->c, f, v, at);
+  }
+  expect(p, ")");
+  return r;
 }
 
 /* list = ("[" | "(") [int {"," int}] [","] ("]" | ")")
@@ -204,6 +253,8 @@ static rk_node *parse_call(P *p) {
   }
   if (len > 10 && memcmp(name + len - 10, "_Reduction", 10) == 0)
     rk_fail(p->c, RK_EPARSE, at, "a reduction can only be the outermost operation of a formula");
+  rk_node *sf = parse_special(p, name, len, at);
+  if (sf) return sf;
   int op = ops_lookup(name, len);
   if (op < 0) rk_fail(p->c, RK_EPARSE, at, "unknown operation '%.*s'", (int)(len > 60 ? 60 : len), name);
   const rk_op *o = &rk_ops[op];
@@ -353,14 +404,37 @@ static rk_node *parse_binary(P *p, int prio) {
 /* expr = binary(1) */
 static rk_node *parse_expr(P *p) { return parse_binary(p, 1); }
 
-/* formula = name "_Reduction" "(" expr {"," expr} ["," int] "," int ")" EOF
- * with the extra formula operands and K that the reduction table says. */
-void parse_formula(rk_ctx *c, const char *formula) {
-  P p = {c, {0}};
-  c->in_decl = -1;
-  c->text = formula;
-  lex_init(&p.L, c, formula);
-  rk_token t = p.L.tok;
+/* reduction = name "_Reduction" "(" expr {"," expr} ["," int] "," int ")"
+ *             with the extra formula operands and K that the table says
+ *           | ("Grad" | "GradFromPos") "(" reduction "," (variable | int) "," expr ")" */
+static void parse_reduction(P *p) {
+  rk_ctx *c = p->c;
+  rk_token t = p->L.tok;
+  const char *formula = p->L.s;
+  if (t.kind == TK_IDENT && (tok_is(p, "Grad") || tok_is(p, "GradFromPos"))) {
+    int frompos = tok_is(p, "GradFromPos");
+    enter(p);
+    lex_next(&p->L);
+    expect(p, "(");
+    parse_reduction(p);
+    expect(p, ",");
+    rk_node *v;
+    if (frompos) {
+      long pat = p->L.tok.pos;
+      int pos = parse_int(p, "position");
+      if (pos < 0 || pos >= c->nargs || !c->declared[pos])
+        rk_fail(c, RK_EPARSE, pat, "GradFromPos: no variable is declared at position %d", pos);
+      v = tree_var(c, pos, c->args[pos].dim, c->args[pos].cat, pat);
+    } else {
+      v = parse_variable(p, "Grad");
+    }
+    expect(p, ",");
+    rk_node *e = parse_expr(p);
+    expect(p, ")");
+    leave(p);
+    diff_reduction(c, &c->red, v, e, t.pos);
+    return;
+  }
   if (t.kind != TK_IDENT || t.len <= 10 ||
       memcmp(formula + t.pos + t.len - 10, "_Reduction", 10) != 0)
     rk_fail(c, RK_EPARSE, t.pos,
@@ -370,35 +444,46 @@ void parse_formula(rk_ctx *c, const char *formula) {
     rk_fail(c, RK_EPARSE, t.pos, "unknown reduction '%.*s'", (int)(t.len > 60 ? 60 : t.len),
             formula + t.pos);
   const rk_redop *ro = &rk_redops[r];
-  lex_next(&p.L);
-  expect(&p, "(");
+  lex_next(&p->L);
+  expect(p, "(");
   rk_red *red = &c->red;
+  memset(red, 0, sizeof *red);
+  red->pre_pos = -1;
   red->red = r;
   red->pos = t.pos;
-  red->f = parse_expr(&p);
+  red->f = parse_expr(p);
   for (int k = 0; k < ro->nextra; k++) {
-    expect(&p, ",");
-    red->g = parse_expr(&p);
+    expect(p, ",");
+    red->g = parse_expr(p);
   }
   if (ro->hasK) {
-    expect(&p, ",");
-    long at = p.L.tok.pos;
-    red->K = parse_int(&p, "K");
+    expect(p, ",");
+    long at = p->L.tok.pos;
+    red->K = parse_int(p, "K");
     if (red->K < 1) rk_fail(c, RK_EDIM, at, "K must be at least 1");
   }
-  if (!is_punct(&p, ","))
-    rk_fail(c, RK_EPARSE, p.L.tok.pos, "expected ',' and the axis (0 or 1) of %s_Reduction",
+  if (!is_punct(p, ","))
+    rk_fail(c, RK_EPARSE, p->L.tok.pos, "expected ',' and the axis (0 or 1) of %s_Reduction",
             ro->name);
-  lex_next(&p.L);
-  long at = p.L.tok.pos;
-  int axis = parse_int(&p, "axis");
+  lex_next(&p->L);
+  long at = p->L.tok.pos;
+  int axis = parse_int(p, "axis");
   if (axis != 0 && axis != 1)
     rk_fail(c, RK_EPARSE, at,
             "the axis must be 0 (reduce over j, one row per i) or 1 (reduce over i)");
   red->axis = axis;
-  expect(&p, ")");
-  if (p.L.tok.kind != TK_EOF) rk_fail(c, RK_EPARSE, p.L.tok.pos, "unexpected text after the reduction");
+  expect(p, ")");
   red->D = red->f->dim;
   red->DG = red->g ? red->g->dim : 0;
   ro->shape(c, red);
+}
+
+/* formula = reduction EOF */
+void parse_formula(rk_ctx *c, const char *formula) {
+  P p = {c, {0}};
+  c->in_decl = -1;
+  c->text = formula;
+  lex_init(&p.L, c, formula);
+  parse_reduction(&p);
+  if (p.L.tok.kind != TK_EOF) rk_fail(c, RK_EPARSE, p.L.tok.pos, "unexpected text after the reduction");
 }

@@ -19,15 +19,17 @@ static void arg_label(const rk_arginfo *a, char *buf, size_t n) {
   else snprintf(buf, n, "at position %d (%s(%d))", a->pos, cat_name(a->cat), a->dim);
 }
 
-int rk_check_inputs(const rk_kernel *k, const rk_input *in, int nin, int64_t *nout,
-                    rk_error *err) {
+/* Checks the caller's inputs; *rows gets the number of rows of the i and
+ * j indices (1 when no variable is indexed by it). */
+static int check_rows(const rk_kernel *k, const rk_input *in, int nin, int64_t rows[2],
+                      rk_error *err) {
   rk_error_clear(err);
-  if (nin != k->nargs) {
-    rk_seterr(err, RK_ESHAPE, -1, "the formula has %d argument%s but %d input%s given", k->nargs,
-              k->nargs == 1 ? "" : "s", nin, nin == 1 ? " was" : "s were");
+  if (nin != k->nuser) {
+    rk_seterr(err, RK_ESHAPE, -1, "the formula has %d argument%s but %d input%s given", k->nuser,
+              k->nuser == 1 ? "" : "s", nin, nin == 1 ? " was" : "s were");
     return err->code;
   }
-  int64_t rows[2] = {-1, -1};
+  rows[0] = rows[1] = -1;
   int first[2] = {-1, -1};
   char lab[160], lab2[160];
   for (int p = 0; p < nin; p++) {
@@ -69,7 +71,14 @@ int rk_check_inputs(const rk_kernel *k, const rk_input *in, int nin, int64_t *no
     }
   }
   for (int c = 0; c < 2; c++) if (rows[c] < 0) rows[c] = 1;
-  *nout = rows[k->outcat];
+  return RK_OK;
+}
+
+int rk_check_inputs(const rk_kernel *k, const rk_input *in, int nin, int64_t *nout,
+                    rk_error *err) {
+  int64_t rows[2];
+  if (check_rows(k, in, nin, rows, err) != RK_OK) return err->code;
+  *nout = k->postsum ? 1 : rows[k->outcat];
   return RK_OK;
 }
 
@@ -105,20 +114,17 @@ int rk_threads(int requested, double work) {
 
 #define CHUNK_PAIRS (1 << 24)  /* pairs between two interrupt checks */
 
-int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out, int nthreads,
-           rk_interrupt_fn intr, void *intr_data, rk_error *err) {
-  int64_t nout;
-  if (rk_check_inputs(k, in, nin, &nout, err) != RK_OK) return err->code;
-  int64_t nred = 1;
-  int redcat = k->outcat == RK_CAT_I ? RK_CAT_J : RK_CAT_I;
-  for (int p = 0; p < nin; p++)
-    if (k->args[p].cat == redcat) { nred = in[p].nrow; break; }
-
+/* Runs one compiled kernel on all its inputs (nargs of them): converts to
+ * float32 when needed, then chunks of output rows with interrupt checks
+ * in between.  out: nout x outdim, column-major. */
+static int run_kernel(const rk_kernel *k, const rk_input *in, int64_t rows[2], double *out,
+                      int nthreads, rk_interrupt_fn intr, void *intr_data, rk_error *err) {
+  int64_t nout = rows[k->outcat], nred = rows[1 - k->outcat];
   const void *ptrs[RK_MAX_ARGS];
   float *conv[RK_MAX_ARGS];
   memset(conv, 0, sizeof conv);
   int rc = RK_OK;
-  for (int p = 0; p < nin; p++) {
+  for (int p = 0; p < k->nargs; p++) {
     ptrs[p] = in[p].data;
     if (k->prec != RK_F32) continue;
     size_t n = (size_t)(in[p].nrow * in[p].ncol);
@@ -150,6 +156,54 @@ int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out, int nth
     }
   }
 done:
-  for (int p = 0; p < nin; p++) free(conv[p]);
+  for (int p = 0; p < k->nargs; p++) free(conv[p]);
+  return rc;
+}
+
+int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out, int nthreads,
+           rk_interrupt_fn intr, void *intr_data, rk_error *err) {
+  int64_t rows[2];
+  if (check_rows(k, in, nin, rows, err) != RK_OK) return err->code;
+  rk_input all[RK_MAX_ARGS];
+  memcpy(all, in, sizeof(rk_input) * (size_t)nin);
+  double *saved = NULL, *tmp = NULL;
+  int rc = RK_OK;
+  if (k->pre) {
+    /* the forward result, as the last input */
+    const rk_kernel *f = k->pre;
+    int64_t n = rows[f->outcat];
+    saved = malloc(sizeof(double) * (size_t)(n * f->outdim > 0 ? n * f->outdim : 1));
+    if (!saved) {
+      rk_seterr(err, RK_ENOMEM, -1, "out of memory");
+      return err->code;
+    }
+    rc = run_kernel(f, in, rows, saved, nthreads, intr, intr_data, err);
+    if (rc != RK_OK) goto done;
+    all[nin].data = saved;
+    all[nin].nrow = n;
+    all[nin].ncol = f->outdim;
+  }
+  if (k->postsum) {
+    /* a parameter's gradient: per-row values, then their sum */
+    int64_t n = rows[k->outcat];
+    tmp = malloc(sizeof(double) * (size_t)(n * k->outdim > 0 ? n * k->outdim : 1));
+    if (!tmp) {
+      rk_seterr(err, RK_ENOMEM, -1, "out of memory");
+      rc = err->code;
+      goto done;
+    }
+    rc = run_kernel(k, all, rows, tmp, nthreads, intr, intr_data, err);
+    if (rc != RK_OK) goto done;
+    for (int c = 0; c < k->outdim; c++) {
+      double s = 0;
+      for (int64_t r = 0; r < n; r++) s += tmp[r + c * n];
+      out[c] = s;
+    }
+  } else {
+    rc = run_kernel(k, all, rows, out, nthreads, intr, intr_data, err);
+  }
+done:
+  free(saved);
+  free(tmp);
   return rc;
 }
