@@ -3,10 +3,10 @@
 #include <Rinternals.h>
 #include <R_ext/Rdynload.h>
 
-/* R's registration API casts every entry to DL_FUNC by design */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wcast-function-type"
-#endif
+/* R's registration API stores every entry as a DL_FUNC; the cast goes
+ * through void (*)(void), the generic function pointer type, so that
+ * -Wcast-function-type has nothing to say. */
+#define CALLDEF(name, n) {#name, (DL_FUNC)(void (*)(void))&name, n}
 
 SEXP rk_compile_r(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP rk_generate_r(SEXP, SEXP, SEXP, SEXP);
@@ -17,13 +17,13 @@ SEXP rk_toolchain_r(void);
 SEXP rk_unload_r(void);
 
 static const R_CallMethodDef call_methods[] = {
-  {"rk_compile_r", (DL_FUNC)&rk_compile_r, 5},
-  {"rk_generate_r", (DL_FUNC)&rk_generate_r, 4},
-  {"rk_run_r", (DL_FUNC)&rk_run_r, 3},
-  {"rk_last_threads_r", (DL_FUNC)&rk_last_threads_r, 0},
-  {"rk_ncores_r", (DL_FUNC)&rk_ncores_r, 0},
-  {"rk_toolchain_r", (DL_FUNC)&rk_toolchain_r, 0},
-  {"rk_unload_r", (DL_FUNC)&rk_unload_r, 0},
+  CALLDEF(rk_compile_r, 5),
+  CALLDEF(rk_generate_r, 4),
+  CALLDEF(rk_run_r, 3),
+  CALLDEF(rk_last_threads_r, 0),
+  CALLDEF(rk_ncores_r, 0),
+  CALLDEF(rk_toolchain_r, 0),
+  CALLDEF(rk_unload_r, 0),
   {NULL, NULL, 0}
 };
 

@@ -1,0 +1,80 @@
+#!/bin/sh
+# tools/test.sh -- the body of `make test` (after `make install`):
+#   1. the C engine tests: `make -C tests/engine check` (ASan/UBSan), which
+#      print "C tests: N passed, M failed";
+#   2. the testthat suite against the package installed in $RKEOPS_LIB, with
+#      OMP_THREAD_LIMIT=2 and a fresh RKEOPS_CACHE_DIR (tests/run-r-tests.R),
+#      which prints "R tests: N passed, M failed, K skipped";
+#   3. one final line "N passed, M failed, K skipped" summing both.
+# Exits non-zero when anything failed or when nothing ran at all.
+
+cd "$(dirname "$0")/.." || exit 1
+MAKE=${MAKE:-make}
+RSCRIPT=${RSCRIPT:-Rscript}
+LIB=${RKEOPS_LIB:-$PWD/.lib}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/rkeops-test.XXXXXX") || exit 1
+trap 'rm -rf "$work"' 0
+trap 'exit 130' HUP INT TERM
+
+# "X tests: N passed, M failed[, K skipped]" -> "N M K" (or nothing).
+counts() {
+  sed -n "s/^$1 tests: \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed\(, \([0-9][0-9]*\) skipped\)\{0,1\}.*/\1 \2 \4/p" "$2" |
+    tail -n 1
+}
+
+# ------------------------------------------------------------- C tests ----
+c_pass=0 c_fail=0 c_skip=0
+echo "== C engine tests (tests/engine, ASan/UBSan) =="
+if [ -f tests/engine/Makefile ]; then
+  { $MAKE --no-print-directory -C tests/engine check < /dev/null 2>&1
+    echo $? > "$work/c.rc"; } | tee "$work/c.log"
+  c_rc=$(cat "$work/c.rc")
+  set -- $(counts C "$work/c.log")
+  if [ $# -ge 2 ]; then
+    c_pass=$1 c_fail=$2
+  else
+    echo "C tests: no summary line from tests/engine (exit status $c_rc); counted as 1 failure"
+    c_fail=1
+  fi
+  if [ "$c_rc" != 0 ] && [ "$c_fail" = 0 ]; then
+    echo "C tests: make exited with status $c_rc; counted as 1 failure"
+    c_fail=1
+  fi
+else
+  echo "note: tests/engine/Makefile not found; C tests skipped (counted as 0)"
+fi
+
+# ------------------------------------------------------------- R tests ----
+echo
+echo "== R tests (testthat, installed package in $LIB) =="
+r_pass=0 r_fail=0 r_skip=0
+mkdir -p "$work/cache"
+{ OMP_THREAD_LIMIT=2 RKEOPS_CACHE_DIR="$work/cache" NOT_CRAN=true \
+    R_LIBS="$LIB${R_LIBS:+:$R_LIBS}" \
+    $RSCRIPT tests/run-r-tests.R tests/testthat rkeops < /dev/null 2>&1
+  echo $? > "$work/r.rc"; } | tee "$work/r.log"
+r_rc=$(cat "$work/r.rc")
+set -- $(counts R "$work/r.log")
+if [ $# -ge 2 ]; then
+  r_pass=$1 r_fail=$2 r_skip=${3:-0}
+else
+  echo "R tests: no summary line (exit status $r_rc); counted as 1 failure"
+  r_fail=1
+fi
+if [ "$r_rc" != 0 ] && [ "$r_fail" = 0 ]; then
+  echo "R tests: Rscript exited with status $r_rc; counted as 1 failure"
+  r_fail=1
+fi
+
+# --------------------------------------------------------------- total ----
+pass=$((c_pass + r_pass))
+fail=$((c_fail + r_fail))
+skip=$((c_skip + r_skip))
+echo
+echo "C: $c_pass passed, $c_fail failed; R: $r_pass passed, $r_fail failed, $r_skip skipped"
+if [ "$pass" = 0 ] && [ "$fail" = 0 ]; then
+  echo "nothing ran: no C tests and no R tests found"
+fi
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" = 0 ] && [ "$pass" -gt 0 ]
