@@ -122,6 +122,8 @@ SEXP rk_compile_r(SEXP formula, SEXP args, SEXP precision, SEXP scheme, SEXP cac
   Rf_setAttrib(ptr, Rf_install("reduction"), Rf_mkString(rk_kernel_reduction(k)));
   Rf_setAttrib(ptr, Rf_install("redparam"), Rf_ScalarInteger(rk_kernel_redparam(k)));
   Rf_setAttrib(ptr, Rf_install("hash"), Rf_mkString(rk_kernel_hash(k)));
+  if (rk_cache_fallback())
+    Rf_setAttrib(ptr, Rf_install("cache_fallback"), Rf_mkString(rk_cache_fallback()));
   UNPROTECT(np);
   return ptr;
 }

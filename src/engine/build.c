@@ -346,6 +346,30 @@ static const char *default_cache_dir(char *buf, size_t n) {
   return buf;
 }
 
+/* The cache folder: the caller's, created when missing; when it cannot be
+ * created or written, a folder under $TMPDIR instead, and
+ * rk_cache_fallback() tells which folder was refused (decision 11: an
+ * unwritable cache falls back to a temporary one with a warning). */
+static char fallback_from[4096];
+
+const char *rk_cache_fallback(void) { return fallback_from[0] ? fallback_from : NULL; }
+
+static const char *build_cache_dir(const rk_options *o, char *buf, size_t n, rk_error *err) {
+  const char *dir = o->cache_dir && *o->cache_dir ? o->cache_dir : NULL;
+  if (dir && mkdir_p(dir) == 0 && access(dir, W_OK | X_OK) == 0) {
+    fallback_from[0] = '\0';
+    return dir;
+  }
+  if (dir) snprintf(fallback_from, sizeof fallback_from, "%s", dir);
+  const char *tmp = default_cache_dir(buf, n);
+  if (mkdir_p(tmp) != 0) {
+    rk_seterr(err, RK_EBUILD, -1, "cannot create the cache folder '%s': %s", dir ? dir : tmp,
+              strerror(errno));
+    return NULL;
+  }
+  return tmp;
+}
+
 /* Builds (or finds) the kernel for `src`.  `proto` carries the kernel's
  * description (args, dims, reduction); on success *out is the memoised
  * kernel, a copy of proto with the loaded code. */
@@ -382,11 +406,8 @@ int build_kernel(const char *src, const rk_options *o, rk_kernel *proto, rk_erro
 
   double t0 = now();
   char dirbuf[4096];
-  const char *dir = o->cache_dir && *o->cache_dir ? o->cache_dir : default_cache_dir(dirbuf, sizeof dirbuf);
-  if (mkdir_p(dir) != 0) {
-    rk_seterr(err, RK_EBUILD, -1, "cannot create the cache folder '%s': %s", dir, strerror(errno));
-    return err->code;
-  }
+  const char *dir = build_cache_dir(o, dirbuf, sizeof dirbuf, err);
+  if (!dir) return err->code;
   size_t plen = strlen(dir) + 128;
   char *path = malloc(plen), *tmp_so = malloc(plen), *tmp_c = malloc(plen), *tmp_log = malloc(plen);
   if (!path || !tmp_so || !tmp_c || !tmp_log) {
@@ -465,4 +486,115 @@ int build_kernel(const char *src, const rk_options *o, rk_kernel *proto, rk_erro
   memo = k;
   proto->next = k;
   return RK_OK;
+}
+
+/* ------------------------------------------------------------ GPU blobs and memo
+ * For the GPU backend (cuda.c): NVRTC's output (CUBIN or PTX) goes to the
+ * same cache folder under the same naming, "rk<version>-<key><ext>", with
+ * the same trailer (SHA-256 of the payload) so that a torn file is detected
+ * and rebuilt, written to a temporary name and renamed into place; the
+ * kernels join the same in-process memo. */
+
+/* "<cache folder>/rk<version>-<hash><ext>" (malloc'd); creates the folder */
+char *build_cache_path(const rk_options *o, const char *hash, const char *ext, rk_error *err) {
+  char dirbuf[4096];
+  const char *dir = build_cache_dir(o, dirbuf, sizeof dirbuf, err);
+  if (!dir) return NULL;
+  size_t plen = strlen(dir) + strlen(hash) + strlen(ext) + 32;
+  char *path = malloc(plen);
+  if (!path) {
+    rk_seterr(err, RK_ENOMEM, -1, "out of memory");
+    return NULL;
+  }
+  snprintf(path, plen, "%s/rk%s-%s%s", dir, RK_ENGINE_VERSION, hash, ext);
+  return path;
+}
+
+/* The payload of a file that build_blob_store wrote with its trailer
+ * (malloc'd, a NUL appended but not counted in *len), or NULL when the file
+ * is missing, unreadable or torn.  Refreshes the file's time (eviction
+ * removes the least recently used kernels first). */
+char *build_blob_load(const char *path, size_t *len) {
+  size_t n;
+  char *s = read_file(path, &n);
+  if (!s) return NULL;
+  const size_t tag = sizeof(TRAILER_TAG) - 1;
+  char hex[65];
+  if (n <= TRAILER_LEN || memcmp(s + n - TRAILER_LEN, TRAILER_TAG, tag) != 0) {
+    free(s);
+    return NULL;
+  }
+  sha256_hex(s, n - TRAILER_LEN, hex);
+  if (memcmp(hex, s + n - TRAILER_LEN + tag, 64) != 0) {
+    free(s);
+    return NULL;
+  }
+  n -= TRAILER_LEN;
+  s[n] = '\0';
+  *len = n;
+  utime(path, NULL);
+  return s;
+}
+
+/* Writes data (then the trailer when asked) to a temporary file beside
+ * path and renames it into place; after a kernel (trailer), applies the
+ * folder's size bound as build_kernel does. */
+int build_blob_store(const char *path, const void *data, size_t len, int trailer, rk_error *err) {
+  const char *slash = strrchr(path, '/');
+  size_t dlen = slash ? (size_t)(slash - path) : 1;
+  size_t plen = dlen + 64;
+  char *dir = malloc(dlen + 1), *tmp = malloc(plen);
+  if (!dir || !tmp) {
+    free(dir); free(tmp);
+    rk_seterr(err, RK_ENOMEM, -1, "out of memory");
+    return err->code;
+  }
+  memcpy(dir, slash ? path : ".", dlen);
+  dir[dlen] = '\0';
+  static unsigned counter;
+  unsigned stamp = (unsigned)getpid() * 2654435761u ^ (unsigned)(now() * 1e6) ^ ++counter;
+  snprintf(tmp, plen, "%s/tmp-%ld-%08x.blob", dir, (long)getpid(), stamp);
+  FILE *f = fopen(tmp, "wb");
+  int ok = f != NULL && (len == 0 || fwrite(data, 1, len, f) == len);
+  if (ok && trailer) {
+    char hex[65];
+    sha256_hex(data, len, hex);
+    ok = fputs(TRAILER_TAG, f) >= 0 && fputs(hex, f) >= 0;
+  }
+  if (f && fclose(f) != 0) ok = 0;
+  if (!ok || rename(tmp, path) != 0) {
+    rk_seterr(err, RK_EBUILD, -1, "cannot store the kernel in the cache folder '%s': %s", dir,
+              strerror(errno));
+    remove(tmp);
+    free(dir);
+    free(tmp);
+    return err->code;
+  }
+  if (trailer) cache_evict(dir, path);
+  free(dir);
+  free(tmp);
+  return RK_OK;
+}
+
+rk_kernel *build_memo_find(const char *key) { return memo_find(key); }
+
+void build_memo_add(rk_kernel *k) {
+  k->next = memo;
+  memo = k;
+}
+
+/* Frees the memo's kernels of one backend (rk_gpu_unload). */
+void build_memo_drop_backend(int backend) {
+  rk_kernel **pp = &memo;
+  while (*pp) {
+    rk_kernel *k = *pp;
+    if (k->backend != backend) {
+      pp = &k->next;
+      continue;
+    }
+    *pp = k->next;
+    if (k->dl) dlclose(k->dl);
+    free(k->path);
+    free(k);
+  }
 }

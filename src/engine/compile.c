@@ -14,6 +14,17 @@ void rk_options_default(rk_options *o) {
   o->scheme = RK_SCHEME_AUTO;
   o->cache_dir = NULL;
   o->keep_source = 0;
+  o->backend = RK_BACKEND_CPU;
+  o->device = -1;
+}
+
+/* the backend's code generator and builder (cpu.c + build.c, cuda.c) */
+static void generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *b) {
+  if (o->backend == RK_BACKEND_GPU) cuda_generate(c, r, o, b);
+  else cpu_generate(c, r, o, b);
+}
+static int build(const char *src, const rk_options *o, rk_kernel *k, rk_error *err) {
+  return o->backend == RK_BACKEND_GPU ? cuda_build(src, o, k, err) : build_kernel(src, o, k, err);
 }
 
 /* parse the declarations, then the formula; check positions */
@@ -45,6 +56,9 @@ static void fill_proto(rk_kernel *k, rk_ctx *c, const rk_red *r, const rk_option
   k->red = r->red;
   k->outdim = r->out;
   k->postsum = r->postsum;
+  k->acc = r->acc;
+  k->idx = r->idx > 0 ? r->idx : 1;
+  k->bi = c->cpu_bi;
 }
 
 static rk_ctx *ctx_new(rk_error *err) {
@@ -78,10 +92,10 @@ int rk_generate(const char *formula, const char *const *decls, int ndecls, const
   }
   front(c, formula, decls, ndecls);
   if (c->red.pre_pos >= 0) {
-    cpu_generate(c, &c->pre, opt, b);
+    generate(c, &c->pre, opt, b);
     buf_puts(b, "\n/* ---- the forward kernel above feeds the last input of the kernel below ---- */\n");
   }
-  cpu_generate(c, &c->red, opt, b);
+  generate(c, &c->red, opt, b);
   if (b->oom) rk_fail(c, RK_ENOMEM, -1, "out of memory while generating code");
   if (src) { *src = b->s; b->s = NULL; }
   buf_free(b);
@@ -125,21 +139,21 @@ int rk_compile(const char *formula, const char *const *decls, int ndecls, const 
   int rc = RK_OK;
   if (c->red.pre_pos >= 0) {
     /* the forward reduction, on the caller's inputs */
-    cpu_generate(c, &c->pre, opt, b);
+    generate(c, &c->pre, opt, b);
     if (b->oom) rk_fail(c, RK_ENOMEM, -1, "out of memory while generating code");
     fill_proto(proto, c, &c->pre, opt, nuser);
-    rc = build_kernel(b->s, opt, proto, err);
+    rc = build(b->s, opt, proto, err);
     if (rc == RK_OK) pre = proto->next;
     buf_free(b);
     memset(proto, 0, sizeof *proto);
   }
   if (rc == RK_OK) {
-    cpu_generate(c, &c->red, opt, b);
+    generate(c, &c->red, opt, b);
     if (b->oom) rk_fail(c, RK_ENOMEM, -1, "out of memory while generating code");
     fill_proto(proto, c, &c->red, opt, c->nargs);
     proto->nuser = nuser;
     proto->pre = pre;
-    rc = build_kernel(b->s, opt, proto, err);
+    rc = build(b->s, opt, proto, err);
     if (rc == RK_OK) {
       *out = proto->next;
       if (pre && pre->from == RK_FROM_COMPILER) {

@@ -67,17 +67,19 @@ void emit_line(rk_emit *e, const char *fmt, ...) {
   buf_puts(e->b, "\n");
 }
 
-const char *emit_name(const rk_node *n, char *buf, size_t nbuf) {
-  if (n->op == RK_OP_VAR) snprintf(buf, nbuf, "v%d", n->par[0]);
-  else snprintf(buf, nbuf, "t%d", n->id);
+const char *emit_name(const rk_emit *e, const rk_node *n, char *buf, size_t nbuf) {
+  /* a node that depends on the output index exists once per unrolled row */
+  const char *sfx = (e && e->suffix && (n->deps & e->dep_out)) ? e->suffix : "";
+  if (n->op == RK_OP_VAR) snprintf(buf, nbuf, "v%d%s", n->par[0], sfx);
+  else snprintf(buf, nbuf, "t%d%s", n->id, sfx);
   return buf;
 }
 
 /* element of operand k: index [k] inside the component loop, [0] when the
  * operand has dimension 1 (broadcast) */
-static void emit_elt(rk_buf *b, const rk_node *k, int looped) {
+static void emit_elt(const rk_emit *e, rk_buf *b, const rk_node *k, int looped) {
   char nm[32];
-  emit_name(k, nm, sizeof nm);
+  emit_name(e, k, nm, sizeof nm);
   buf_printf(b, "%s[%s]", nm, (k->dim == 1 || !looped) ? "0" : "k");
 }
 
@@ -85,7 +87,7 @@ static void emit_elt(rk_buf *b, const rk_node *k, int looped) {
  * $p0 $p1 $p2 (integer parameters) in the op's tmpl. */
 void emit_ew(rk_emit *e, const rk_node *n) {
   char me[32];
-  emit_name(n, me, sizeof me);
+  emit_name(e, n, me, sizeof me);
   const char *t = rk_ops[n->op].tmpl;
   int looped = n->dim > 1;
   emit_line(e, "rk_t %s[%d];", me, n->dim);
@@ -94,7 +96,7 @@ void emit_ew(rk_emit *e, const rk_node *n) {
   else buf_printf(e->b, "%s[0] = ", me);
   for (const char *s = t; *s; s++) {
     if (s[0] == '$' && s[1] >= '0' && s[1] <= '2') {
-      emit_elt(e->b, n->kid[s[1] - '0'], looped);
+      emit_elt(e, e->b, n->kid[s[1] - '0'], looped);
       s++;
     } else if (s[0] == '$' && s[1] == 'p' && s[2] >= '0' && s[2] <= '2') {
       buf_printf(e->b, "%d", n->par[s[2] - '0']);

@@ -67,6 +67,8 @@ typedef struct rk_options {
   const char *cache_dir;  /* folder for compiled kernels; NULL = a folder
                              under $TMPDIR (or /tmp)                     */
   int keep_source;        /* write the generated .c beside the .so       */
+  int backend;            /* RK_BACKEND_CPU (0, default) or RK_BACKEND_GPU */
+  int device;             /* GPU ordinal; -1 = the default device (0)     */
 } rk_options;
 
 void rk_options_default(rk_options *o);
@@ -110,6 +112,10 @@ int rk_kernel_from(const rk_kernel *k);     /* RK_FROM_* of last compile */
 double rk_kernel_build_seconds(const rk_kernel *k);
 const char *rk_kernel_hash(const rk_kernel *k); /* 64 hex chars */
 const char *rk_kernel_path(const rk_kernel *k); /* shared object */
+
+/* The cache folder that the last compilation could not use (it fell back
+ * to a temporary folder), or NULL. */
+const char *rk_cache_fallback(void);
 
 /* Unloads every kernel (dlclose) and empties the memo. */
 void rk_unload_all(void);
@@ -159,5 +165,62 @@ const rk_toolchain *rk_toolchain_get(void);
 /* Overrides (NULL keeps the recorded value); used by tests and options. */
 void rk_toolchain_set(const char *cc, const char *cflags, const char *openmp,
                       int have_openmp);
+
+/* -------------------------------------------------------------------- GPU */
+
+/* The GPU backend (gpu.c, cuda.c).  libcuda (the driver) and libnvrtc are
+ * found with dlopen on first use, so the package builds and runs with no
+ * CUDA anywhere.  Order tried: the path in RKEOPS_LIBCUDA / RKEOPS_LIBNVRTC,
+ * then libcuda.so.1 (libnvrtc.so.13, .so.12, .so.11.2), the unversioned
+ * name, then the same names in $CUDA_HOME/lib64 and /usr/local/cuda/lib64.
+ *
+ * rk_compile with opt->backend == RK_BACKEND_GPU generates CUDA, compiles it
+ * with NVRTC for the device's architecture (CUBIN, or PTX that the driver
+ * compiles when the device is newer than NVRTC knows) through the same
+ * cache folder, and loads it on device opt->device; rk_run then runs it on
+ * that device (inputs copied per call, results copied back, device memory
+ * freed on every path).  Errors: RK_ELOAD (no driver, no NVRTC, no device,
+ * module load), RK_EBUILD (NVRTC, log in err->log), RK_EARG (bad device),
+ * RK_EDIM (formula beyond the GPU scheme's limits, see cuda.c), RK_ENOMEM
+ * (device memory), RK_EINTERNAL (a failed launch: message names the CUDA
+ * error). */
+enum { RK_BACKEND_CPU = 0, RK_BACKEND_GPU = 1 };
+
+/* Outcome of the GPU probe (rk_gpu_status) */
+enum {
+  RK_GPU_OK = 0,        /* driver, NVRTC and at least one device          */
+  RK_GPU_NO_DRIVER,     /* libcuda could not be loaded                     */
+  RK_GPU_NO_NVRTC,      /* libnvrtc could not be loaded                    */
+  RK_GPU_INIT_FAILED,   /* cuInit failed (driver/kernel module mismatch...) */
+  RK_GPU_NO_DEVICE,     /* the driver sees no device                       */
+  RK_GPU_UNSUPPORTED    /* no CUDA on this platform (macOS)                */
+};
+
+/* Probes everything (loads the libraries, initialises the driver, lists the
+ * devices) and writes a situation report of several lines into report
+ * (n bytes, always terminated; may be NULL): driver found and version,
+ * NVRTC found, version and architectures, devices with name, compute
+ * capability and memory, and every load attempt with its dlerror text.
+ * Returns RK_GPU_OK or one of the RK_GPU_* codes above. */
+int rk_gpu_status(char *report, size_t n);
+/* Short name of an RK_GPU_* code: "ok", "no-driver", ... */
+const char *rk_gpu_status_name(int status);
+/* 1 when rk_gpu_status() would return RK_GPU_OK (probed once, cached) */
+int rk_gpu_available(void);
+
+/* Compile-only check, no GPU needed (only libnvrtc): generates the CUDA
+ * source of the formula (every kernel of it: a gradient's forward kernel
+ * too) and compiles it with NVRTC for arch: "compute_75" gives PTX,
+ * "sm_75" a CUBIN.  *log gets NVRTC's output (malloc'd, caller frees; NULL
+ * when empty).  RK_ELOAD when libnvrtc cannot be loaded (err->msg lists
+ * the attempts), RK_EBUILD when NVRTC fails (the log is also in err->log). */
+int rk_nvrtc_compile_check(const char *formula, const char *const *decls, int ndecls,
+                           const rk_options *opt, const char *arch, char **log,
+                           rk_error *err);
+
+/* Forgets the GPU kernels of the memo, unloads their modules, releases the
+ * primary contexts and closes libcuda and libnvrtc (the package's unload
+ * hook; the next GPU use loads everything again). */
+void rk_gpu_unload(void);
 
 #endif

@@ -174,6 +174,7 @@ struct rk_ctx {
   rk_red red;
   rk_red pre;              /* forward reduction of a gradient (pre_pos)   */
   int decl_styles;         /* bit 1: "Vi(dim)" seen, bit 2: "Vi(pos,dim)" */
+  int cpu_bi;              /* rows per block of the last CPU kernel       */
 };
 
 /* error.c */
@@ -224,9 +225,12 @@ struct rk_emit {
   int indent;
   rk_precision prec;
   const rk_dialect *dialect;
+  const char *suffix;      /* appended to the names of nodes that depend   */
+  int dep_out;             /* on the output index (DEP_I or DEP_J), so     *
+                            * several rows can be computed side by side   */
 };
 void emit_line(rk_emit *e, const char *fmt, ...);
-const char *emit_name(const rk_node *n, char *buf, size_t n_buf);
+const char *emit_name(const rk_emit *e, const rk_node *n, char *buf, size_t n_buf);
 /* emit the nodes reachable from roots whose deps are exactly within mask,
  * excluding those already done; marks[] has one byte per node id */
 void emit_nodes(rk_emit *e, rk_node **roots, int nroots, int mask_ok,
@@ -252,9 +256,10 @@ void sha256_update(sha256_ctx *h, const void *data, size_t len);
 void sha256_final(sha256_ctx *h, unsigned char out[32]);
 
 /* build.c */
+/* scratch: nthreads * bi * (acc + idx) * 8 bytes, for split runs */
 typedef int (*rk_entry_fn)(int64_t nout, int64_t nred, const void *const *args,
                            double *out, int64_t r0, int64_t r1, int nthreads,
-                           int *threads_used);
+                           int *threads_used, void *scratch);
 struct rk_kernel {
   char hash[65];           /* disk cache key: source + toolchain + CPU    */
   char key[65];            /* memo key: hash + argument names             */
@@ -268,10 +273,68 @@ struct rk_kernel {
   int postsum;             /* sum the rows of the result (Pm gradients)   */
   struct rk_kernel *pre;   /* forward kernel feeding the last input       */
   int outcat, outdim, D, K, red;
+  int acc, idx, bi;        /* accumulator slots and rows per block        */
   int from;
   double seconds;
   struct rk_kernel *next;
+  /* GPU kernels (cuda.c); all zero for CPU kernels */
+  int backend;             /* RK_BACKEND_CPU or RK_BACKEND_GPU             */
+  int device;              /* ordinal of the device the module is on       */
+  void *cu_entry;          /* CUfunction rk_cuda_entry (module: gpu.c's)   */
+  void *cu_merge;          /* CUfunction rk_cuda_merge                     */
+  int cu_block;            /* threads per block = j values per tile        */
+  int cu_shmem;            /* dynamic shared memory per block, bytes       */
+  int cu_acc, cu_idx;      /* accumulator value / index slots per row      */
+  int cu_accbytes;         /* sizeof(acc_t) in the kernel: 4 or 8          */
 };
 int build_kernel(const char *src, const rk_options *o, rk_kernel *k, rk_error *err);
+/* for the GPU backend (cuda.c): binary blobs in the same cache folder, and
+ * the same in-process memo */
+char *build_cache_path(const rk_options *o, const char *hash, const char *ext, rk_error *err);
+char *build_blob_load(const char *path, size_t *len);
+int build_blob_store(const char *path, const void *data, size_t len, int trailer, rk_error *err);
+rk_kernel *build_memo_find(const char *key);
+void build_memo_add(rk_kernel *k);
+void build_memo_drop_backend(int backend);
+
+/* cuda.c: the GPU map-reduce scheme (generation, NVRTC build, launches) */
+void cuda_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out);
+int cuda_build(const char *src, const rk_options *o, rk_kernel *proto, rk_error *err);
+/* rk_run of a GPU kernel; rows: rows of the i and j variables (checked) */
+int cuda_run(const rk_kernel *k, const rk_input *in, int nin, const int64_t rows[2],
+             double *out, rk_interrupt_fn intr, void *intr_data, rk_error *err);
+
+/* gpu.c: libcuda and libnvrtc at run time; every return code checked and
+ * turned into an rk_error */
+typedef unsigned long long gpu_ptr;     /* CUdeviceptr */
+typedef struct gpu_device {
+  int ordinal;
+  int cc;                  /* compute capability, 10 * major + minor      */
+  int sms;                 /* multiprocessors                              */
+  int max_grid_y;
+  size_t mem;              /* bytes                                        */
+  char name[256];
+} gpu_device;
+int gpu_nvrtc_load(rk_error *err);
+int gpu_nvrtc_version(void);             /* 1000 * major + 10 * minor      */
+int gpu_nvrtc_archs(int *archs, int max); /* supported CCs (e.g. 75), n   */
+int gpu_nvrtc_has_cubin(void);
+/* compiles src; cubin: arch "sm_XY" to CUBIN, else "compute_XY" to PTX.
+ * *blob (malloc'd, PTX NUL-terminated) and *log (malloc'd or NULL) */
+int gpu_nvrtc_compile(const char *src, const char *name, const char *arch, int cubin,
+                      char **blob, size_t *len, char **log, rk_error *err);
+/* driver loaded, cuInit, device `ordinal` (-1: 0), its primary context
+ * current on this thread */
+int gpu_open(int ordinal, gpu_device *dev, rk_error *err);
+/* the module of `hash` on the device (loaded once), and its two kernels */
+int gpu_module(int ordinal, const char *hash, const void *image, void **entry,
+               void **merge, rk_error *err);
+int gpu_alloc(gpu_ptr *p, size_t bytes, rk_error *err);
+void gpu_free(gpu_ptr p);
+int gpu_upload(gpu_ptr dst, const void *src, size_t bytes, rk_error *err);
+int gpu_download(void *dst, gpu_ptr src, size_t bytes, rk_error *err);
+int gpu_launch(void *fn, unsigned gx, unsigned gy, unsigned block, unsigned shmem,
+               void **params, rk_error *err);
+int gpu_sync(rk_error *err);
 
 #endif

@@ -318,16 +318,16 @@ static int dim_tensordot(rk_ctx *c, rk_node *n) {
 void emit_none(rk_emit *e, const rk_node *n) { (void)e; (void)n; }
 
 /* element k of an operand: broadcast when its dimension is 1 */
-static const char *elt(const rk_node *k, char *buf, size_t n) {
+static const char *elt(const rk_emit *e, const rk_node *k, char *buf, size_t n) {
   char nm[32];
-  emit_name(k, nm, sizeof nm);
+  emit_name(e, k, nm, sizeof nm);
   if (k->dim == 1) snprintf(buf, n, "%s[0]", nm);
   else snprintf(buf, n, "%s[k]", nm);
   return buf;
 }
 
 static void open_block(rk_emit *e, const rk_node *n, char *me, size_t len) {
-  emit_name(n, me, len);
+  emit_name(e, n, me, len);
   emit_line(e, "rk_t %s[%d];", me, n->dim);
   emit_line(e, "{");
   e->indent++;
@@ -344,8 +344,8 @@ static void emit_inner(rk_emit *e, const rk_node *n, const char *term, const cha
   char me[32], a[48], b[48];
   int D = 1;
   for (int i = 0; i < n->nkids; i++) if (KD(n, i) > D) D = KD(n, i);
-  elt(n->kid[0], a, sizeof a);
-  if (n->nkids > 1) elt(n->kid[1], b, sizeof b);
+  elt(e, n->kid[0], a, sizeof a);
+  if (n->nkids > 1) elt(e, n->kid[1], b, sizeof b);
   else b[0] = '\0';
   open_block(e, n, me, sizeof me);
   emit_line(e, "rk_t s = 0;");
@@ -374,7 +374,7 @@ static void emit_scalprod(rk_emit *e, const rk_node *n) { emit_inner(e, n, "s +=
  * the first extremum, as a value) */
 static void emit_extremum(rk_emit *e, const rk_node *n) {
   char me[32], a[32];
-  emit_name(n->kid[0], a, sizeof a);
+  emit_name(e, n->kid[0], a, sizeof a);
   int mx = n->op == RK_OP_MAX || n->op == RK_OP_ARGMAX;
   int arg = n->op == RK_OP_ARGMAX || n->op == RK_OP_ARGMIN;
   open_block(e, n, me, sizeof me);
@@ -388,7 +388,7 @@ static void emit_extremum(rk_emit *e, const rk_node *n) {
 /* Elem, ElemT, Extract, ExtractT: copies between offsets */
 static void emit_slice(rk_emit *e, const rk_node *n) {
   char me[32], a[32];
-  emit_name(n->kid[0], a, sizeof a);
+  emit_name(e, n->kid[0], a, sizeof a);
   open_block(e, n, me, sizeof me);
   switch (n->op) {
   case RK_OP_ELEM:
@@ -411,8 +411,8 @@ static void emit_slice(rk_emit *e, const rk_node *n) {
 
 static void emit_concat(rk_emit *e, const rk_node *n) {
   char me[32], a[32], b[32];
-  emit_name(n->kid[0], a, sizeof a);
-  emit_name(n->kid[1], b, sizeof b);
+  emit_name(e, n->kid[0], a, sizeof a);
+  emit_name(e, n->kid[1], b, sizeof b);
   open_block(e, n, me, sizeof me);
   emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = %s[k];", KD(n, 0), me, a);
   emit_line(e, "for (int k = 0; k < %d; k++) %s[%d + k] = %s[k];", KD(n, 1), me, KD(n, 0), b);
@@ -422,7 +422,7 @@ static void emit_concat(rk_emit *e, const rk_node *n) {
 /* OneHot(f, d): 1 at position round(f) (half up), zeros elsewhere */
 static void emit_onehot(rk_emit *e, const rk_node *n) {
   char me[32], a[32];
-  emit_name(n->kid[0], a, sizeof a);
+  emit_name(e, n->kid[0], a, sizeof a);
   open_block(e, n, me, sizeof me);
   emit_line(e, "rk_t p = RK_FLOOR(%s[0] + (rk_t)0.5);", a);
   emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = p == (rk_t)k ? (rk_t)1 : (rk_t)0;", n->dim, me);
@@ -431,7 +431,7 @@ static void emit_onehot(rk_emit *e, const rk_node *n) {
 
 static void emit_normalize(rk_emit *e, const rk_node *n) {
   char me[32], a[32];
-  emit_name(n->kid[0], a, sizeof a);
+  emit_name(e, n->kid[0], a, sizeof a);
   open_block(e, n, me, sizeof me);
   emit_line(e, "rk_t s = 0;");
   emit_line(e, "for (int k = 0; k < %d; k++) s += %s[k] * %s[k];", KD(n, 0), a, a);
@@ -443,15 +443,15 @@ static void emit_normalize(rk_emit *e, const rk_node *n) {
 /* the weighted norms: x = f (or f - g), then by the weight's dimension */
 static void emit_wsqnorm(rk_emit *e, const rk_node *n) {
   char me[32], w[32], f[48], g[48];
-  emit_name(n->kid[0], w, sizeof w);
+  emit_name(e, n->kid[0], w, sizeof w);
   int D = KD(n, 1);
   if (n->nkids == 3 && KD(n, 2) > D) D = KD(n, 2);
   int ds = KD(n, 0);
   open_block(e, n, me, sizeof me);
   emit_line(e, "rk_t x[%d];", D);
-  elt(n->kid[1], f, sizeof f);
+  elt(e, n->kid[1], f, sizeof f);
   if (n->nkids == 3) {
-    elt(n->kid[2], g, sizeof g);
+    elt(e, n->kid[2], g, sizeof g);
     emit_line(e, "for (int k = 0; k < %d; k++) x[k] = %s - %s;", D, f, g);
   } else {
     emit_line(e, "for (int k = 0; k < %d; k++) x[k] = %s;", D, f);
@@ -475,8 +475,8 @@ static void emit_wsqnorm(rk_emit *e, const rk_node *n) {
 /* MatVecMult(A, b): out[k] = sum_l A[k + n l] b[l] */
 static void emit_matvec(rk_emit *e, const rk_node *n) {
   char me[32], A[32], b[32];
-  emit_name(n->kid[0], A, sizeof A);
-  emit_name(n->kid[1], b, sizeof b);
+  emit_name(e, n->kid[0], A, sizeof A);
+  emit_name(e, n->kid[1], b, sizeof b);
   int rows = n->dim, cols = KD(n, 1);
   open_block(e, n, me, sizeof me);
   emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = 0;", rows, me);
@@ -488,8 +488,8 @@ static void emit_matvec(rk_emit *e, const rk_node *n) {
 /* VecMatMult(b, A): out[l] = sum_k b[k] A[k + n l] */
 static void emit_vecmat(rk_emit *e, const rk_node *n) {
   char me[32], A[32], b[32];
-  emit_name(n->kid[0], b, sizeof b);
-  emit_name(n->kid[1], A, sizeof A);
+  emit_name(e, n->kid[0], b, sizeof b);
+  emit_name(e, n->kid[1], A, sizeof A);
   int rows = KD(n, 0), cols = n->dim;
   open_block(e, n, me, sizeof me);
   emit_line(e, "for (int l = 0; l < %d; l++) {", cols);
@@ -503,8 +503,8 @@ static void emit_vecmat(rk_emit *e, const rk_node *n) {
 /* TensorProd(f, g): out[k + m l] = f[k] g[l], as.vector(outer(f, g)) */
 static void emit_tensorprod(rk_emit *e, const rk_node *n) {
   char me[32], f[32], g[32];
-  emit_name(n->kid[0], f, sizeof f);
-  emit_name(n->kid[1], g, sizeof g);
+  emit_name(e, n->kid[0], f, sizeof f);
+  emit_name(e, n->kid[1], g, sizeof g);
   int m = KD(n, 0);
   open_block(e, n, me, sizeof me);
   emit_line(e, "for (int l = 0; l < %d; l++) for (int k = 0; k < %d; k++) %s[k + %d * l] = %s[k] * %s[l];",
@@ -519,8 +519,8 @@ static void emit_tensordot(rk_emit *e, const rk_node *n) {
   tensor_spec t;
   tensor_decode(e->c, n, &t);
   char me[32], f[32], g[32];
-  emit_name(n->kid[0], f, sizeof f);
-  emit_name(n->kid[1], g, sizeof g);
+  emit_name(e, n->kid[0], f, sizeof f);
+  emit_name(e, n->kid[1], g, sizeof g);
   open_block(e, n, me, sizeof me);
   long nout = prod(t.dout, t.no);
   for (long o = 0; o < nout; o++) {
@@ -569,8 +569,8 @@ static void emit_tensordot(rk_emit *e, const rk_node *n) {
  * operand of dimension 2 (one complex number) is broadcast. */
 static void emit_complex(rk_emit *e, const rk_node *n) {
   char me[32], a[32], b[32] = "";
-  emit_name(n->kid[0], a, sizeof a);
-  if (n->nkids > 1) emit_name(n->kid[1], b, sizeof b);
+  emit_name(e, n->kid[0], a, sizeof a);
+  if (n->nkids > 1) emit_name(e, n->kid[1], b, sizeof b);
   open_block(e, n, me, sizeof me);
   int pairs = n->dim / 2;
   /* pair index of operand i inside a loop over k */

@@ -123,6 +123,7 @@ static int run_kernel(const rk_kernel *k, const rk_input *in, int64_t rows[2], d
   const void *ptrs[RK_MAX_ARGS];
   float *conv[RK_MAX_ARGS];
   memset(conv, 0, sizeof conv);
+  void *scratch = NULL;
   int rc = RK_OK;
   for (int p = 0; p < k->nargs; p++) {
     ptrs[p] = in[p].data;
@@ -141,12 +142,24 @@ static int run_kernel(const rk_kernel *k, const rk_input *in, int64_t rows[2], d
     int64_t chunk = CHUNK_PAIRS / (nred > 0 ? nred : 1);
     if (chunk < 64) chunk = 64;
     int used = 1;
+    /* few output rows: the kernel splits the reduced index over the
+     * threads and needs room for their partial accumulators */
+    int nt_max = rk_threads(nthreads, (double)nout * (double)nred);
+    if (nout <= k->bi && nt_max > 1 && nred >= 4096) {
+      scratch = malloc((size_t)nt_max * (size_t)k->bi * (size_t)(k->acc + k->idx) * 8);
+      if (!scratch) {
+        rk_seterr(err, RK_ENOMEM, -1, "out of memory");
+        rc = err->code;
+        goto done;
+      }
+    }
     for (int64_t r0 = 0; r0 < nout; r0 += chunk) {
       int64_t r1 = r0 + chunk < nout ? r0 + chunk : nout;
       int nt = rk_threads(nthreads, (double)(r1 - r0) * (double)nred);
-      int64_t blocks = (r1 - r0 + 15) / 16;
-      if (nt > blocks) nt = (int)blocks;
-      k->entry(nout, nred, ptrs, out, r0, r1, nt, &used);
+      int64_t blocks = (r1 - r0 + k->bi - 1) / k->bi;
+      if (scratch) nt = nt_max;
+      else if (nt > blocks) nt = (int)blocks;
+      k->entry(nout, nred, ptrs, out, r0, r1, nt, &used, scratch);
       last_threads = used;
       if (r1 < nout && intr && intr(intr_data)) {
         rk_seterr(err, RK_EINTERRUPT, -1, "interrupted");
@@ -157,6 +170,7 @@ static int run_kernel(const rk_kernel *k, const rk_input *in, int64_t rows[2], d
   }
 done:
   for (int p = 0; p < k->nargs; p++) free(conv[p]);
+  free(scratch);
   return rc;
 }
 
@@ -164,6 +178,8 @@ int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out, int nth
            rk_interrupt_fn intr, void *intr_data, rk_error *err) {
   int64_t rows[2];
   if (check_rows(k, in, nin, rows, err) != RK_OK) return err->code;
+  if (k->backend == RK_BACKEND_GPU)  /* the same steps on the device (cuda.c) */
+    return cuda_run(k, in, nin, rows, out, intr, intr_data, err);
   rk_input all[RK_MAX_ARGS];
   memcpy(all, in, sizeof(rk_input) * (size_t)nin);
   double *saved = NULL, *tmp = NULL;
