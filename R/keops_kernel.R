@@ -1,0 +1,411 @@
+# keops_kernel(): the one door into the engine. Definition-time checks are
+# done once; the returned operator compiles lazily (memoised in a "kernel
+# state" environment) and keeps its per-call path lean.
+
+sum_schemes <- c("auto", "direct_sum", "block_sum", "kahan_scheme")
+
+msg_inline_args <- paste0(
+  "Issue with formula containing 'Vi|Vj|Pm(<dim>)' or ",
+  "'Vi|Vj|Pm(<pos>,<dim>)' arguments not defined in 'args' input list. ",
+  "Please use aliases listed in 'args' input list to define all arguments ",
+  "in the fomula."
+)
+
+msg_input_list <- paste0(
+  "The 'input' argument should be a list of data corresponding to the ",
+  "formula input arguments."
+)
+
+msg_input_length <- paste0(
+  "The number of elements in the 'input' argument does not correspond to ",
+  "the number of input arguments in the formula."
+)
+
+#' Define a kernel operator from a formula
+#'
+#' `keops_kernel()` defines a reduction of a symbolic matrix from a formula
+#' in the KeOps formula language and the declarations of its arguments. It
+#' returns an R function (the operator) that computes the reduction on data.
+#' The formula is compiled into C code the first time the operator is
+#' called (or found in the cache folder, see [get_rkeops_cache_dir()]), and
+#' reused afterwards.
+#'
+#' @section Formula:
+#' The formula has the form `"<Red>_Reduction(<f>, <axis>)"`, e.g.
+#' `"Sum_Reduction(Exp(-s * SqNorm2(x - y)) * b, 0)"`, where `<f>` is a
+#' formula of the arguments declared in `args`:
+#' * arithmetic: `+`, `-`, `*`, `/`, unary `-`, `x**n` (integer `n`), or the
+#'   explicit calls `Add(a, b)`, `Subtract(a, b)`, `Minus(a)`,
+#'   `Mult(a, b)`, `Divide(a, b)`, `Inv(a)`, `Square(a)`, `Pow(a, n)`;
+#' * element-wise functions: `Sqrt`, `Rsqrt` (0 at 0), `Exp`, `Log`, `Abs`;
+#' * vector operations: `Sum(a)` (sum of the coordinates), `SqNorm2(a)`,
+#'   `Norm2(a)`, `SqDist(a, b)`, `Scalprod(a, b)` or `(a|b)`;
+#' * integer constants `IntCst(n)` (or integer literals).
+#'
+#' Element-wise operations broadcast an operand of dimension 1 against an
+#' operand of dimension `d`.
+#'
+#' The reduction axis follows KeOps' convention: `0` reduces over `j` (the
+#' result has one row per `i`, i.e. as many rows as the `Vi` data), `1`
+#' reduces over `i` (one row per `j`).
+#'
+#' Variables must be named through `args`: inline `Vi(3)`, `Vj(0, 3)`,
+#' `Pm(1)` or `Var(0, 3, 0)` in the formula are rejected.
+#'
+#' @section Arguments declarations:
+#' Each element of `args` is `"<name> = <type>(<dim>)"` or
+#' `"<name> = <type>(<pos>, <dim>)"` (spaces are ignored) where `<type>` is
+#' `Vi` (one row per `i`), `Vj` (one row per `j`) or `Pm` (a parameter
+#' vector of length `<dim>`), and `<pos>` the 0-based position of the
+#' argument in the input list. Either all or none of the declarations give
+#' positions; without them, positions follow the order of `args`.
+#'
+#' @section Operator:
+#' The operator is `function(input = NULL, inner_dim = "col")`:
+#' * `input`: a list with one element per declared argument, in position
+#'   order, or named with the argument names (any order). `Vi`/`Vj` data
+#'   are matrices with one row per index and one column per coordinate
+#'   (vectors are one-column matrices); `Pm` data are numeric vectors.
+#'   Called with `input = NULL`, the operator returns its definition:
+#'   `list(formula, args, args_info, sum_scheme)`.
+#' * `inner_dim`: `"col"` (default) when the coordinates are the columns of
+#'   the data, `"row"` when they are the rows (the data are then
+#'   transposed). The result is never transposed.
+#'
+#' The operator returns a numeric matrix with one row per `i` (axis 0) or
+#' per `j` (axis 1) and one column per coordinate of the formula. Every
+#' shape is checked before the computation: row counts of the `Vi` data
+#' (resp. `Vj` data) must agree, the number of columns must match the
+#' declared dimensions and parameters must have the declared length.
+#'
+#' Errors of the formula (syntax, unknown operation, dimensions) are
+#' reported when the operator is first called, with the formula and a caret
+#' under the offending position. All rkeops errors have class
+#' `rkeops_error` and a class `rkeops_error_<code>` (e.g.
+#' `rkeops_error_parse`, `rkeops_error_dim`, `rkeops_error_shape`).
+#'
+#' @param formula a single string, the formula of the reduction (see the
+#'   Formula section).
+#' @param args a character vector declaring the arguments of the formula,
+#'   e.g. `c("x = Vi(3)", "y = Vj(3)", "s = Pm(1)")` (see the Arguments
+#'   declarations section).
+#' @param sum_scheme the summation scheme of `Sum` reductions: `"auto"`
+#'   (block summation), `"direct_sum"`, `"block_sum"` or `"kahan_scheme"`
+#'   (compensated summation).
+#'
+#' @return A function, the operator (see the Operator section).
+#'
+#' @seealso [LazyTensor()] for the high-level interface,
+#'   [get_rkeops_options()] for precision, threads and verbosity.
+#' @export
+#' @examples
+#' # Gaussian kernel sum a_i = sum_j exp(-s |x_i - y_j|^2) b_j
+#' op <- keops_kernel(
+#'   formula = "Sum_Reduction(Exp(-s * SqNorm2(x - y)) * b, 0)",
+#'   args = c("x = Vi(3)", "y = Vj(3)", "b = Vj(2)", "s = Pm(1)")
+#' )
+#' x <- matrix(runif(30), 10, 3)
+#' y <- matrix(runif(45), 15, 3)
+#' b <- matrix(runif(30), 15, 2)
+#' a <- op(list(x, y, b, 0.5))
+#' dim(a)
+#' # same result with named input in any order
+#' a2 <- op(list(s = 0.5, b = b, x = x, y = y))
+#' all.equal(a, a2)
+keops_kernel <- function(formula, args, sum_scheme = "auto") {
+  call <- sys.call()
+  if (!is.character(formula) || length(formula) != 1L || is.na(formula) ||
+      !nzchar(trimws(formula))) {
+    rk_abort(
+      paste0("`formula` should be a single character string; received ",
+             fmt_value(formula), "."),
+      "arg", call
+    )
+  }
+  if (!is.character(args) || length(args) < 1L || anyNA(args)) {
+    rk_abort(
+      paste0(
+        "`args` should be a character vector with at least one element, ",
+        "e.g. c(\"x = Vi(3)\", \"y = Vj(3)\"); received ", fmt_value(args), "."
+      ),
+      "arg", call
+    )
+  }
+  if (!is.character(sum_scheme) || length(sum_scheme) != 1L ||
+      is.na(sum_scheme) || !(sum_scheme %in% sum_schemes)) {
+    rk_abort(
+      paste0(
+        "`sum_scheme` should be one of ",
+        paste0("'", sum_schemes, "'", collapse = ", "),
+        "; received ", fmt_value(sum_scheme), "."
+      ),
+      "arg", call
+    )
+  }
+  if (grepl("$", formula, fixed = TRUE)) {
+    rk_abort("issue with formula: invalid '$' character", "arg", call)
+  }
+  args_info <- parse_args(formula, args, call = call)
+  st <- new_kernel_state(formula, args_info, sum_scheme, call)
+  context <- list(
+    formula = formula, args = args, args_info = args_info,
+    sum_scheme = sum_scheme
+  )
+  rm(call)
+
+  function(input = NULL, inner_dim = "col") {
+    if (is.null(input)) return(context)
+    if (!is.list(input)) rk_abort(msg_input_list, "arg", sys.call())
+    if (length(input) != st$n) rk_abort(msg_input_length, "arg", sys.call())
+    if (!is.null(names(input))) input <- reorder_input(input, st, sys.call())
+    if (identical(inner_dim, "col")) {
+      row <- FALSE
+    } else if (identical(inner_dim, "row")) {
+      row <- TRUE
+    } else {
+      rk_abort(
+        paste0("`inner_dim` should be \"col\" or \"row\"; received ",
+               fmt_value(inner_dim), "."),
+        "arg", sys.call()
+      )
+    }
+    is_pm <- st$is_pm
+    for (k in seq_len(st$n)) {
+      v <- input[[k]]
+      if (is_pm[k]) {
+        if (!is.double(v) || !is.null(attributes(v))) {
+          input[[k]] <- as_param_data(v, st$names[k], sys.call())
+        }
+      } else if (row || !is.double(v) || !is.matrix(v)) {
+        input[[k]] <- as_variable_data(v, row, st$names[k], sys.call())
+      }
+    }
+    run_kernel(st, input, sys.call())
+  }
+}
+
+#' Parse the argument declarations of a formula
+#'
+#' @param formula the formula (only checked for inline variables).
+#' @param args character vector of declarations, `"<name>=<type>(<dim>)"` or
+#'   `"<name>=<type>(<pos>,<dim>)"`.
+#' @param call the call to report in errors.
+#' @return `list(args, var_name, var_type, var_pos, var_dim, decl)`: the
+#'   declarations without spaces, the names, the types (`"Vi"`, `"Vj"`,
+#'   `"Pm"`), the 0-based positions, the dimensions and the declaration style
+#'   (`"dim"` or `"pos_dim"`); all `NULL` when `args` is empty.
+#' @keywords internal
+#' @noRd
+parse_args <- function(formula, args, call = NULL) {
+  if (length(args) == 0L) {
+    return(list(args = NULL, var_name = NULL, var_type = NULL,
+                var_pos = NULL, var_dim = NULL, decl = NULL))
+  }
+  if (has_inline_variables(formula)) rk_abort(msg_inline_args, "arg", call)
+  args_ns <- gsub("[[:space:]]", "", args)
+  pattern <- "^[a-zA-Z0-9_-]+=(Vi|Vj|Pm)\\([0-9]+(,[0-9]+)?\\)$"
+  ok <- grepl(pattern, args_ns)
+  if (!all(ok)) {
+    rk_abort(
+      paste0(
+        "Issue with input value(s): '",
+        paste(args[!ok], collapse = "', '"), "'\n",
+        "All input arguments should follow the pattern ",
+        "(with or without spaces): '<name> = Vi|Vj|Pm(<dim>)' ",
+        "(see help page or vignette for more details)."
+      ),
+      "arg", call
+    )
+  }
+  has_pos <- grepl(",", args_ns, fixed = TRUE)
+  if (!all(has_pos) && any(has_pos)) {
+    rk_abort(
+      paste0(
+        "Issue with input argument consistency, use either '(dim)' or ",
+        "'(pos, dim)' with 'Vi', 'Vj' and 'Pm' for all arguments ",
+        "(see help page or vignette for more details)."
+      ),
+      "arg", call
+    )
+  }
+  var_name <- sub("=.*$", "", args_ns)
+  var_type <- sub("^[^=]*=(Vi|Vj|Pm)\\(.*$", "\\1", args_ns)
+  nums <- sub("^[^(]*\\((.*)\\)$", "\\1", args_ns)
+  if (all(has_pos)) {
+    decl <- "pos_dim"
+    var_pos <- suppressWarnings(as.integer(sub(",.*$", "", nums)))
+    var_dim <- suppressWarnings(as.integer(sub("^.*,", "", nums)))
+  } else {
+    decl <- "dim"
+    var_pos <- seq_along(args_ns) - 1L
+    var_dim <- suppressWarnings(as.integer(nums))
+  }
+  bad_dim <- is.na(var_dim) | var_dim < 1L
+  if (any(bad_dim)) {
+    rk_abort(
+      paste0(
+        "Issue with input value(s): '",
+        paste(args[bad_dim], collapse = "', '"), "'\n",
+        "Dimensions should be whole numbers of at least 1."
+      ),
+      "arg", call
+    )
+  }
+  n <- length(args_ns)
+  if (anyNA(var_pos) || !identical(sort(var_pos), seq_len(n) - 1L)) {
+    rk_abort(
+      paste0(
+        "Issue with input argument positions: the positions declared with ",
+        "'(pos, dim)' should be 0, 1, ..., ", n - 1L,
+        ", each once; received ", paste(var_pos, collapse = ", "), "."
+      ),
+      "arg", call
+    )
+  }
+  dup <- unique(var_name[duplicated(var_name)])
+  if (length(dup) > 0L) {
+    rk_abort(
+      paste0(
+        "Issue with input argument names: ",
+        paste0("'", dup, "'", collapse = ", "),
+        " declared more than once."
+      ),
+      "arg", call
+    )
+  }
+  list(
+    args = args_ns, var_name = var_name, var_type = var_type,
+    var_pos = var_pos, var_dim = var_dim, decl = decl
+  )
+}
+
+# TRUE if the formula declares variables inline (Vi(3), Vj(0,3), Pm(1),
+# Var(0,3,1)) instead of using aliases declared in `args`.
+has_inline_variables <- function(formula) {
+  f <- gsub("[[:space:]]", "", formula)
+  grepl("(^|[^A-Za-z0-9_])(Vi|Vj|Pm)\\([0-9]+(,[0-9]+)?\\)", f) ||
+    grepl("(^|[^A-Za-z0-9_])Var\\([0-9]+,[0-9]+,[0-9]+\\)", f)
+}
+
+# A kernel state: everything a run needs, plus the memoised compiled
+# kernel (an external pointer) and the options it was compiled for.
+new_kernel_state <- function(formula, args_info, sum_scheme, call = NULL) {
+  st <- new.env(parent = emptyenv())
+  ord <- order(args_info$var_pos)
+  st$formula <- formula
+  st$args <- args_info$args
+  st$sum_scheme <- sum_scheme
+  st$n <- length(args_info$args)
+  st$names <- args_info$var_name[ord]
+  st$is_pm <- args_info$var_type[ord] == "Pm"
+  st$ptr <- NULL
+  st$prec <- NULL
+  st$cdir <- NULL
+  st
+}
+
+# Named input: reorder to position order.
+reorder_input <- function(input, st, call) {
+  nm <- names(input)
+  if (all(!nzchar(nm))) return(unname(input))
+  idx <- match(st$names, nm)
+  if (anyNA(idx) || anyDuplicated(nm)) {
+    rk_abort(
+      paste0(
+        "The names of the 'input' list should be the names of the formula ",
+        "arguments: ", paste0("'", st$names, "'", collapse = ", "),
+        "; received ", paste0("'", nm, "'", collapse = ", "), "."
+      ),
+      "arg", call
+    )
+  }
+  input[idx]
+}
+
+# Data of a Vi/Vj argument: a double matrix, one row per index.
+as_variable_data <- function(v, row, name, call) {
+  if (is.data.frame(v)) v <- as.matrix(v)
+  if (!is.numeric(v) && !is.logical(v)) {
+    rk_abort(
+      sprintf("Input data of argument '%s' should be numeric; received %s.",
+              name, class(v)[1L]),
+      "shape", call
+    )
+  }
+  if (!is.matrix(v)) {
+    # a vector is one coordinate per index, in both layouts
+    v <- matrix(v, ncol = 1L)
+  } else if (row) {
+    v <- t(v)
+  }
+  if (!is.double(v)) storage.mode(v) <- "double"
+  v
+}
+
+# Data of a Pm argument: a plain double vector.
+as_param_data <- function(v, name, call) {
+  if (is.data.frame(v)) v <- as.matrix(v)
+  if (!is.numeric(v) && !is.logical(v)) {
+    rk_abort(
+      sprintf("Input data of argument '%s' should be numeric; received %s.",
+              name, class(v)[1L]),
+      "shape", call
+    )
+  }
+  as.double(v)
+}
+
+# Compile (or find in the engine's memo / the cache folder) the kernel of a
+# state for the current options.
+compile_state <- function(st, o, call = NULL) {
+  k <- .Call(rk_compile_r, st$formula, st$args, o$precision, st$sum_scheme,
+             o$cache_dir)
+  if (inherits(k, "rkeops_engine_error")) raise_engine_error(k, call)
+  st$ptr <- k
+  st$prec <- o$precision
+  st$cdir <- o$cache_dir
+  path <- attr(k, "path", exact = TRUE)
+  if (is.character(path) && length(path) == 1L) {
+    .rk_state$paths <- union(.rk_state$paths, path)
+  }
+  if (isTRUE(o$verbosity >= 1) && identical(attr(k, "from"), "compiler")) {
+    secs <- attr(k, "seconds", exact = TRUE)
+    if (!is.numeric(secs) || length(secs) != 1L) secs <- NA_real_
+    message(sprintf("compiling kernel %s ... %.2f s", kernel_label(st, k), secs))
+  }
+  k
+}
+
+# Short name of a kernel for messages: 8 hex digits of its hash when the
+# engine gives it, else the formula (shortened).
+kernel_label <- function(st, k) {
+  h <- attr(k, "hash", exact = TRUE)
+  if (is.character(h) && length(h) == 1L && nchar(h) >= 8L) {
+    return(substr(h, 1L, 8L))
+  }
+  f <- gsub("[[:space:]]+", "", st$formula)
+  if (nchar(f) > 60L) f <- paste0(substr(f, 1L, 57L), "...")
+  f
+}
+
+# Run the kernel of a state on inputs already in position order and in the
+# engine's layout. Compiles when needed: first call, options changed, or a
+# pointer emptied by saveRDS()/readRDS() (the engine then answers "load").
+run_kernel <- function(st, inputs, call = NULL) {
+  o <- getOption("rkeops")
+  if (is.null(o)) o <- current_options()
+  k <- st$ptr
+  if (is.null(k) || !identical(st$prec, o$precision) ||
+      !identical(st$cdir, o$cache_dir)) {
+    k <- compile_state(st, o, call)
+  }
+  res <- .Call(rk_run_r, k, inputs, o$ncore)
+  if (is.list(res)) {
+    if (identical(res$code, "load")) {
+      k <- compile_state(st, o, call)
+      res <- .Call(rk_run_r, k, inputs, o$ncore)
+    }
+    if (is.list(res)) raise_engine_error(res, call)
+  }
+  res
+}

@@ -1,0 +1,90 @@
+#' rkeops: kernel operations on large point clouds, compiled on the fly
+#'
+#' rkeops computes reductions of symbolic matrices, such as the Gaussian
+#' kernel sum \eqn{a_i = \sum_j \exp(-\|x_i - y_j\|^2) b_j}, without ever
+#' storing the \eqn{M \times N} matrix. A formula (written in the KeOps
+#' formula language) is parsed by a small C engine, turned into C code,
+#' compiled with the C compiler R was configured with (OpenMP when
+#' available), cached on disk and run from R.
+#'
+#' Two interfaces:
+#' * symbolic matrices with [LazyTensor()] (or [Vi()], [Vj()], [Pm()]) and
+#'   R arithmetic, reduced with `sum(x, index = "i")` or
+#'   `sum(x, index = "j")`;
+#' * the low-level [keops_kernel()], which takes a formula string and the
+#'   declarations of its arguments.
+#'
+#' Options (precision, number of threads, cache folder, verbosity) are
+#' described in [set_rkeops_options()]; [check_rkeops()] prints a report on
+#' the toolchain and runs a test kernel.
+#'
+#' @keywords internal
+#' @useDynLib rkeops, .registration = TRUE
+#' @importFrom stats setNames
+"_PACKAGE"
+
+# Package-level mutable state (never exported).
+#   ops:    cache of kernel states of LazyTensor reductions, keyed by formula
+#   lt:     the same states, keyed by the formula with variable identifiers
+#   token:  per-session token used in LazyTensor variable identifiers
+#   count:  counter for LazyTensor variable identifiers
+.rk_state <- new.env(parent = emptyenv())
+.rk_state$ops <- new.env(parent = emptyenv())
+.rk_state$nops <- 0L
+.rk_state$lt <- new.env(parent = emptyenv())
+.rk_state$nlt <- 0L
+.rk_state$token <- NULL
+.rk_state$count <- 0L
+.rk_state$paths <- character()
+.rk_state$loaded_at <- NULL
+
+.onLoad <- function(libname, pkgname) {
+  .rk_state$token <- session_token()
+  .rk_state$loaded_at <- Sys.time()
+  init_rkeops_options()
+  invisible(NULL)
+}
+
+.onAttach <- function(libname, pkgname) {
+  packageStartupMessage(
+    "You are using rkeops version ", utils::packageVersion("rkeops")
+  )
+  invisible(NULL)
+}
+
+.onUnload <- function(libpath) {
+  # Unload every compiled kernel (dlclose) before the package's own library.
+  try(.Call(rk_unload_r), silent = TRUE)
+  library.dynam.unload("rkeops", libpath)
+  invisible(NULL)
+}
+
+# A per-session token (16 lowercase hex digits) built from the process id
+# and the clock, so that identifiers of LazyTensors created in different
+# sessions never collide, without touching the user's random number stream.
+session_token <- function() {
+  pid <- Sys.getpid() %% 2^31
+  clock <- floor((as.numeric(Sys.time()) * 1000) %% 2^31)
+  sprintf("%08x%08x", as.integer(pid), as.integer(clock))
+}
+
+# Raise an rkeops error condition with class rkeops_error_<code>.
+rk_abort <- function(msg, code = "arg", call = NULL) {
+  stop(errorCondition(
+    msg,
+    class = c(paste0("rkeops_error_", code), "rkeops_error"),
+    call = call
+  ))
+}
+
+# Turn an "rkeops_engine_error" list returned by the C glue into a classed
+# R error attributed to the user-facing call.
+raise_engine_error <- function(err, call = NULL) {
+  code <- err$code
+  if (!is.character(code) || length(code) != 1L) code <- "internal"
+  msg <- err$message
+  if (!is.character(msg) || length(msg) != 1L) {
+    msg <- "unknown error in the rkeops engine"
+  }
+  rk_abort(msg, code = code, call = call)
+}

@@ -1,0 +1,4 @@
+library(testthat)
+library(rkeops)
+
+test_check("rkeops")
