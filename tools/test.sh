@@ -45,6 +45,41 @@ else
   echo "note: tests/engine/Makefile not found; C tests skipped (counted as 0)"
 fi
 
+# ------------------------------------------------- ground-rule linters ----
+# C in src/ never prints to stdout/stderr, never exits or aborts, never
+# touches OpenMP's global state (one check each; grep, like data.table's).
+echo
+echo "== linters (src/) =="
+lint() {
+  name=$1; pattern=$2; filter=$3
+  hits=$(grep -rnE "$pattern" src --include='*.c' --include='*.h' | grep -vE "$filter" || true)
+  if [ -n "$hits" ]; then
+    echo "FAIL lint: $name"
+    echo "$hits"
+    c_fail=$((c_fail + 1))
+  else
+    echo "ok lint: $name"
+    c_pass=$((c_pass + 1))
+  fi
+}
+lint "no exit() or abort()" '(^|[^_a-zA-Z])(exit|abort)[[:space:]]*\(' '^[^:]*:[0-9]+:[[:space:]]*(/?\*|//)'
+lint "no printing to stdout/stderr" '(^|[^_a-zA-Z.>])(printf|puts|putchar|perror|vprintf)[[:space:]]*\(|fprintf[[:space:]]*\([[:space:]]*std(out|err)' 'snprintf|vsnprintf|Rprintf|REprintf'
+lint "no omp_set_num_threads/omp_set_nested" 'omp_set_num_threads|omp_set_nested' '^$'
+
+# -------------------------------------------------- fuzz corpus replay ----
+if [ -f tests/fuzz/Makefile ]; then
+  echo
+  echo "== fuzz corpus replay (tests/fuzz, ASan/UBSan) =="
+  if $MAKE --no-print-directory -C tests/fuzz replay < /dev/null > "$work/fuzz.log" 2>&1; then
+    tail -n 1 "$work/fuzz.log"
+    c_pass=$((c_pass + 1))
+  else
+    cat "$work/fuzz.log"
+    echo "FAIL fuzz corpus replay"
+    c_fail=$((c_fail + 1))
+  fi
+fi
+
 # ------------------------------------------------------------- R tests ----
 echo
 echo "== R tests (testthat, installed package in $LIB) =="
