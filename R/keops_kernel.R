@@ -33,15 +33,39 @@ msg_input_length <- paste0(
 #' @section Formula:
 #' The formula has the form `"<Red>_Reduction(<f>, <axis>)"`, e.g.
 #' `"Sum_Reduction(Exp(-s * SqNorm2(x - y)) * b, 0)"`, where `<f>` is a
-#' formula of the arguments declared in `args`:
-#' * arithmetic: `+`, `-`, `*`, `/`, unary `-`, `x**n` (integer `n`), or the
-#'   explicit calls `Add(a, b)`, `Subtract(a, b)`, `Minus(a)`,
-#'   `Mult(a, b)`, `Divide(a, b)`, `Inv(a)`, `Square(a)`, `Pow(a, n)`;
-#' * element-wise functions: `Sqrt`, `Rsqrt` (0 at 0), `Exp`, `Log`, `Abs`;
-#' * vector operations: `Sum(a)` (sum of the coordinates), `SqNorm2(a)`,
-#'   `Norm2(a)`, `SqDist(a, b)`, `Scalprod(a, b)` or `(a|b)`;
-#' * integer constants `IntCst(n)` (or integer literals).
+#' formula of the arguments declared in `args` (the KeOps formula language):
+#' * arithmetic: `+`, `-`, `*`, `/`, unary `-`, `x**n` (integer `n`), the
+#'   comparisons `<`, `>`, `<=`, `>=` (1 or 0), or the explicit calls
+#'   `Add`, `Subtract`, `Minus`, `Mult`, `Divide`, `Inv`, `Square`,
+#'   `Pow(a, n)`, `Powf(a, b)`, `Equal`, `NotEqual`, `LessThan`,
+#'   `LessOrEqual`;
+#' * element-wise functions: `Sqrt`, `Rsqrt` (0 at 0), `Exp`, `Log`, `XLogX`
+#'   (0 at 0), `Sin`, `Cos`, `Asin`, `Acos`, `Atan`, `Atan2(a, b)`,
+#'   `SinXDivX` (1 at 0), `Abs`, `Sign`, `Step` (1 at 0), `ReLU`, `Floor`,
+#'   `Round(a, d)`, `Clamp(a, lo, hi)`, `ClampInt(a, lo, hi)`,
+#'   `IfElse(t, a, b)` (`a` where `t >= 0`), `Mod(a, m, offset)`;
+#' * vector operations: `Sum(a)` (sum of the coordinates), `SumT(a, d)`,
+#'   `Max`, `Min`, `ArgMax`, `ArgMin` (0-based position as a value),
+#'   `Elem(a, m)`, `ElemT(a, n, m)`, `Extract(a, start, d)`,
+#'   `ExtractT(a, start, d)`, `Concat(a, b)`, `OneHot(a, d)`, `SqNorm2`,
+#'   `Norm2`, `Normalize`, `SqDist(a, b)`, `Scalprod(a, b)` or `(a|b)`,
+#'   `WeightedSqNorm(s, a)`, `WeightedSqDist(s, a, b)`;
+#' * tensor products (column-major, as R stores matrices):
+#'   `MatVecMult(A, b)`, `VecMatMult(b, A)`, `TensorProd(a, b)`,
+#'   `TensorDot(a, b, [dims a], [dims b], [contracted a], [contracted b])`,
+#'   `Kron(a, b, [dims a], [dims b])`;
+#' * complex numbers stored as interleaved (real, imaginary) pairs:
+#'   `ComplexReal`, `ComplexImag`, `Real2Complex`, `Imag2Complex`, `Conj`,
+#'   `ComplexAbs`, `ComplexSquareAbs`, `ComplexAngle`, `ComplexSum`,
+#'   `ComplexSumT`, `ComplexAdd`, `ComplexSubtract`, `ComplexMult`,
+#'   `ComplexScal`, `ComplexRealScal`, `ComplexDivide`, `ComplexExp`,
+#'   `ComplexExp1j`;
+#' * constants: `IntCst(n)` (or integer literals), `RatCst(p, q)`,
+#'   `Zero(d)`, `IntInv(n)`;
+#' * derivatives: `Grad(f, v, e)`, `Diff(f, v, u)`, `Divergence(f, v)`,
+#'   `Laplacian(f, v)`.
 #'
+#' `BSpline` and `SoftDTW_SqDist` are not available in this version.
 #' Element-wise operations broadcast an operand of dimension 1 against an
 #' operand of dimension `d`.
 #'
@@ -51,6 +75,34 @@ msg_input_length <- paste0(
 #'
 #' Variables must be named through `args`: inline `Vi(3)`, `Vj(0, 3)`,
 #' `Pm(1)` or `Var(0, 3, 0)` in the formula are rejected.
+#'
+#' @section Reductions:
+#' With `F` the formula and `D` its dimension, `<Red>` is one of:
+#' * `Sum`, `Min`, `Max` (per coordinate; a NaN gives NaN), `ArgMin`,
+#'   `ArgMax` (1-based index of the first extremum): a matrix with `D`
+#'   columns;
+#' * `Min_ArgMin`, `Max_ArgMax`: a list of two such matrices, the values
+#'   and the 1-based indices;
+#' * `KMin_Reduction(F, K, axis)`, `ArgKMin_Reduction(F, K, axis)`: the `K`
+#'   smallest values (ascending) or their 1-based indices (ties: smallest
+#'   index first), an `nout x K` matrix when `D = 1`, an `nout x K x D`
+#'   array otherwise; missing values (fewer than `K` candidates) are `Inf`
+#'   and missing indices `NA`; `KMin_ArgKMin` returns the list of both;
+#' * `LogSumExp` (scalar `F`): \eqn{\log \sum \exp F}, computed stably;
+#' * `LogSumExpWeight_Reduction(F, G, axis)`: \eqn{\log \sum \exp(F) G},
+#'   `dim G` columns (already finalised: PyKeOps returns the raw pair);
+#' * `SumSoftMaxWeight_Reduction(F, G, axis)`:
+#'   \eqn{\sum \exp(F) G / \sum \exp(F)}, `dim G` columns;
+#' * `Max_SumShiftExp` (scalar `F`): the raw pair \eqn{(m, s)} with
+#'   \eqn{m = \max F} and \eqn{s = \sum \exp(F - m)};
+#'   `Max_SumShiftExpWeight_Reduction(F, G, axis)`: \eqn{m} and
+#'   \eqn{\sum \exp(F - m) G} (`1 + dim G` columns).
+#'
+#' A formula may also be the gradient of a reduction,
+#' `"Grad(<Red>_Reduction(F, axis), v, e)"` (or
+#' `GradFromPos(<reduction>, pos, e)`), nested for second order: it is the
+#' true gradient (see [keops_grad()]). `Sum`, `LogSumExp`, `LogSumExpWeight`,
+#' `SumSoftMaxWeight`, `Min`, `Max`, `ArgMin`, `ArgMax` are differentiable.
 #'
 #' @section Arguments declarations:
 #' Each element of `args` is `"<name> = <type>(<dim>)"` or
@@ -73,7 +125,8 @@ msg_input_length <- paste0(
 #'   transposed). The result is never transposed.
 #'
 #' The operator returns a numeric matrix with one row per `i` (axis 0) or
-#' per `j` (axis 1) and one column per coordinate of the formula. Every
+#' per `j` (axis 1) and one column per coordinate of the formula (see the
+#' Reductions section for K-reductions and pairs). Every
 #' shape is checked before the computation: row counts of the `Vi` data
 #' (resp. `Vj` data) must agree, the number of columns must match the
 #' declared dimensions and parameters must have the declared length.
@@ -95,8 +148,9 @@ msg_input_length <- paste0(
 #'
 #' @return A function, the operator (see the Operator section).
 #'
-#' @seealso [LazyTensor()] for the high-level interface,
-#'   [get_rkeops_options()] for precision, threads and verbosity.
+#' @seealso [LazyTensor()] for the high-level interface, [keops_grad()]
+#'   for gradients, [get_rkeops_options()] for precision, threads and
+#'   verbosity.
 #' @export
 #' @examples
 #' # Gaussian kernel sum a_i = sum_j exp(-s |x_i - y_j|^2) b_j
@@ -112,6 +166,12 @@ msg_input_length <- paste0(
 #' # same result with named input in any order
 #' a2 <- op(list(s = 0.5, b = b, x = x, y = y))
 #' all.equal(a, a2)
+#' # the 3 nearest y_j of each x_i: values and 1-based indices
+#' knn <- keops_kernel("KMin_ArgKMin_Reduction(SqDist(x, y), 3, 0)",
+#'                     c("x = Vi(3)", "y = Vj(3)"))
+#' res <- knn(list(x, y))
+#' res[[2]][1, ]
+#' order(colSums((t(y) - x[1, ])^2))[1:3]
 keops_kernel <- function(formula, args, sum_scheme = "auto") {
   call <- sys.call()
   if (!is.character(formula) || length(formula) != 1L || is.na(formula) ||
@@ -301,6 +361,7 @@ new_kernel_state <- function(formula, args_info, sum_scheme, call = NULL) {
   st$ptr <- NULL
   st$prec <- NULL
   st$cdir <- NULL
+  st$shape <- NULL
   st
 }
 
@@ -364,6 +425,7 @@ compile_state <- function(st, o, call = NULL) {
   st$ptr <- k
   st$prec <- o$precision
   st$cdir <- o$cache_dir
+  st$shape <- output_shape(k)
   path <- attr(k, "path", exact = TRUE)
   if (is.character(path) && length(path) == 1L) {
     .rk_state$paths <- union(.rk_state$paths, path)
@@ -407,5 +469,49 @@ run_kernel <- function(st, inputs, call = NULL) {
     }
     if (is.list(res)) raise_engine_error(res, call)
   }
-  res
+  sh <- st$shape
+  if (is.null(sh)) res else reshape_output(res, sh)
+}
+
+# How the engine's plain nout x outdim result is returned (SPEC 1.12,
+# 1.14), read once from the attributes of a compiled kernel: NULL for a
+# matrix returned as it is; otherwise list(type, K, D) with type "kmin"
+# (KMin, ArgKMin with D > 1: nout x K x D array), "pair" (Min_ArgMin,
+# Max_ArgMax: list of two nout x D matrices) or "kpair" (KMin_ArgKMin: list
+# of two K-shaped results). Column k + K * d of a K-reduction holds the k-th
+# value of coordinate d, so array(res, c(nout, K, D)) is the natural shape.
+output_shape <- function(k) {
+  red <- attr(k, "reduction", exact = TRUE)
+  if (!is.character(red) || length(red) != 1L) return(NULL)
+  outdim <- attr(k, "outdim", exact = TRUE)
+  K <- attr(k, "redparam", exact = TRUE)
+  switch(red,
+    Min_ArgMin = ,
+    Max_ArgMax = list(type = "pair", K = 1L, D = outdim %/% 2L),
+    KMin = ,
+    ArgKMin = {
+      D <- outdim %/% K
+      if (D > 1L) list(type = "kmin", K = K, D = D) else NULL
+    },
+    KMin_ArgKMin = list(type = "kpair", K = K, D = outdim %/% (2L * K)),
+    NULL
+  )
+}
+
+reshape_output <- function(res, sh) {
+  nout <- nrow(res)
+  K <- sh$K
+  D <- sh$D
+  kshape <- function(v) {
+    if (D > 1L) array(v, c(nout, K, D)) else matrix(v, nout, K)
+  }
+  switch(sh$type,
+    kmin = array(res, c(nout, K, D)),
+    pair = list(res[, seq_len(D), drop = FALSE],
+                res[, D + seq_len(D), drop = FALSE]),
+    kpair = {
+      n <- K * D
+      list(kshape(res[, seq_len(n)]), kshape(res[, n + seq_len(n)]))
+    }
+  )
 }

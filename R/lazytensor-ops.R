@@ -2,33 +2,46 @@
 # calls such as Add(a,b), never infix text, so that no operator precedence
 # question arises) and merges the variables of its operands.
 
-msg_matrix_operand <- function(name) {
-  paste0(
-    "`", name, "` input argument should be a LazyTensor, a vector or a ",
-    "scalar.\nIf you want to use a matrix, convert it to LazyTensor first."
-  )
-}
-
 msg_complex_unsupported <- function(what) {
   paste0(
-    what, " is not yet supported for ComplexLazyTensors in this version of ",
-    "rkeops (only `+`, `-` and reductions are)."
+    what, " is not defined for ComplexLazyTensors in rkeops (see ",
+    "?`LazyTensor-complex` for the complex operations)."
   )
 }
 
 # Operand of an operation: a LazyTensor, or a vector/scalar converted with
-# LazyTensor() (integer scalars become IntCst, others Pm).
-as_operand <- function(x, name, call) {
+# LazyTensor() (integer scalars become IntCst, others Pm; complex numbers
+# a complex Pm).
+as_operand <- function(x, name, call,
+                       what = "a LazyTensor, a vector or a scalar") {
   if (inherits(x, "LazyTensor")) return(x)
-  if (is.matrix(x)) rk_abort(msg_matrix_operand(name), "arg", call)
+  if (is.matrix(x)) {
+    rk_abort(
+      paste0("`", name, "` input argument should be ", what, ".\n",
+             "If you want to use a matrix, convert it to LazyTensor first."),
+      "arg", call
+    )
+  }
   if (!is.numeric(x) && !is.complex(x)) {
     rk_abort(
-      paste0("`", name, "` input argument should be a LazyTensor, a vector ",
-             "or a scalar; received ", class(x)[1L], "."),
+      paste0("`", name, "` input argument should be ", what,
+             "; received ", class(x)[1L], "."),
       "arg", call
     )
   }
   make_lazy_tensor(x, NA, FALSE, call)
+}
+
+is_na1 <- function(x) length(x) == 1L && !is.list(x) && is.na(x)
+
+check_dim_res <- function(dim_res, call) {
+  if (!is_na1(dim_res) && !is_int(dim_res)) {
+    rk_abort(
+      paste0("If not NA, `dim_res` input argument should be an integer. ",
+             "Received ", fmt_value(dim_res), "."),
+      "arg", call
+    )
+  }
 }
 
 # opstr(x) or opstr(x,opt_arg) or opstr(x,opt_arg,opt_arg2).
@@ -36,24 +49,21 @@ unaryop <- function(x, opstr, opt_arg = NA, opt_arg2 = NA, res_type = NA,
                     dim_res = NA, call = NULL) {
   x <- as_operand(x, "x", call)
   extra <- ""
-  if (!(length(opt_arg) == 1L && is.na(opt_arg))) {
-    extra <- paste0(",", opt_arg)
-    if (!(length(opt_arg2) == 1L && is.na(opt_arg2))) {
-      extra <- paste0(extra, ",", opt_arg2)
-    }
+  if (!is_na1(opt_arg)) {
+    extra <- paste0(",", fmt_param(opt_arg))
+    if (!is_na1(opt_arg2)) extra <- paste0(extra, ",", fmt_param(opt_arg2))
   }
-  if (!is.na(dim_res) && !is_int(dim_res)) {
-    rk_abort(
-      paste0("If not NA, `dim_res` input argument should be an integer. ",
-             "Received ", dim_res, "."),
-      "arg", call
-    )
-  }
+  check_dim_res(dim_res, call)
   res <- x
   res$formula <- paste0(opstr, "(", x$formula, extra, ")")
   res$dimres <- if (is.na(dim_res)) x$dimres else as.integer(dim_res)
   if (!is.na(res_type)) class(res) <- lt_class(res_type)
   res
+}
+
+# Integer parameters of an operation, written without exponent.
+fmt_param <- function(v) {
+  if (is.numeric(v)) format(v, scientific = FALSE) else as.character(v)
 }
 
 lt_class <- function(res_type) {
@@ -64,11 +74,11 @@ lt_class <- function(res_type) {
   }
 }
 
-# Variables and data of two LazyTensors, without duplicates (the same
+# Variables and data of LazyTensors, without duplicates (the same
 # variable used twice appears once).
-merge_variables <- function(x, y) {
-  args <- c(x$args, y$args)
-  data <- c(x$data, y$data)
+merge_variables <- function(x, y, z = NULL) {
+  args <- c(x$args, y$args, z$args)
+  data <- c(x$data, y$data, z$data)
   if (length(args) > 0L) {
     keep <- !duplicated(args)
     if (!all(keep)) {
@@ -79,36 +89,58 @@ merge_variables <- function(x, y) {
   list(args = args, data = data)
 }
 
-# opstr(x,y) with a dimension check: "sameor1" (equal, or one of them is 1),
-# "same", or NA (none). Result dimension: max of both unless dim_res.
-binaryop <- function(x, y, opstr, dim_check_type = "sameor1", res_type = NA,
-                     dim_res = NA, call = NULL) {
+# Dimension check of 2 or 3 operands: "sameor1" (equal, or 1), "same", or
+# NA (none).
+check_dims <- function(dims, opstr, dim_check_type, call) {
+  if (is_na1(dim_check_type)) return(invisible())
+  received <- if (length(dims) == 2L) {
+    sprintf("%d and %d", dims[1L], dims[2L])
+  } else {
+    sprintf("%d, %d and %d", dims[1L], dims[2L], dims[3L])
+  }
+  if (dim_check_type == "sameor1") {
+    if (length(setdiff(unique(dims), 1L)) > 1L) {
+      rk_abort(
+        sprintf(paste0("Operation `%s` expects inputs of the same ",
+                       "dimension or dimension 1. Received %s."),
+                opstr, received),
+        "dim", call
+      )
+    }
+  } else if (length(unique(dims)) > 1L) {
+    rk_abort(
+      sprintf(paste0("Operation `%s` expects inputs of the same ",
+                     "dimension. Received %s."), opstr, received),
+      "dim", call
+    )
+  }
+}
+
+# opstr(x,y) (or (x<opstr>y) when is_operator, or opstr(x,opt_arg,y) with
+# a LazyTensor opt_arg) with a dimension check. Result dimension: max of
+# both unless dim_res; complex when an operand is, unless res_type.
+binaryop <- function(x, y, opstr, is_operator = FALSE,
+                     dim_check_type = "sameor1", res_type = NA,
+                     dim_res = NA, opt_arg = NA, call = NULL) {
   x <- as_operand(x, "x", call)
   y <- as_operand(y, "y", call)
   dx <- x$dimres
   dy <- y$dimres
-  if (!is.na(dim_check_type)) {
-    if (dim_check_type == "sameor1") {
-      if (dx != dy && dx != 1L && dy != 1L) {
-        rk_abort(
-          sprintf(paste0("Operation `%s` expects inputs of the same ",
-                         "dimension or dimension 1. Received %d and %d."),
-                  opstr, dx, dy),
-          "dim", call
-        )
-      }
-    } else if (dx != dy) {
-      rk_abort(
-        sprintf(paste0("Operation `%s` expects inputs of the same ",
-                       "dimension. Received %d and %d."), opstr, dx, dy),
-        "dim", call
-      )
-    }
+  check_dims(c(dx, dy), opstr, dim_check_type, call)
+  check_dim_res(dim_res, call)
+  opt <- if (inherits(opt_arg, "LazyTensor")) opt_arg else NULL
+  v <- merge_variables(x, y, opt)
+  cplx <- inherits(x, "ComplexLazyTensor") ||
+    inherits(y, "ComplexLazyTensor") || inherits(opt, "ComplexLazyTensor")
+  formula <- if (isTRUE(is_operator)) {
+    paste0("(", x$formula, opstr, y$formula, ")")
+  } else if (!is.null(opt)) {
+    paste0(opstr, "(", x$formula, ",", opt$formula, ",", y$formula, ")")
+  } else {
+    paste0(opstr, "(", x$formula, ",", y$formula, ")")
   }
-  v <- merge_variables(x, y)
-  cplx <- inherits(x, "ComplexLazyTensor") || inherits(y, "ComplexLazyTensor")
   new_lazy_tensor(
-    formula = paste0(opstr, "(", x$formula, ",", y$formula, ")"),
+    formula = formula,
     args = v$args,
     data = v$data,
     dimres = if (is.na(dim_res)) max(dx, dy) else as.integer(dim_res),
@@ -116,10 +148,114 @@ binaryop <- function(x, y, opstr, dim_check_type = "sameor1", res_type = NA,
   )
 }
 
-#' Arithmetic and mathematical functions of LazyTensors
+# opstr(x,y,z) with a dimension check; complex when x or y is.
+ternaryop <- function(x, y, z, opstr, dim_check_type = "sameor1",
+                      dim_res = NA, call = NULL) {
+  what <- "a LazyTensor, a ComplexLazyTensor, a vector or a scalar"
+  x <- as_operand(x, "x", call, what)
+  y <- as_operand(y, "y", call, what)
+  z <- as_operand(z, "z", call, what)
+  dims <- c(x$dimres, y$dimres, z$dimres)
+  check_dims(dims, opstr, dim_check_type, call)
+  check_dim_res(dim_res, call)
+  v <- merge_variables(x, y, z)
+  new_lazy_tensor(
+    formula = paste0(opstr, "(", x$formula, ",", y$formula, ",",
+                     z$formula, ")"),
+    args = v$args,
+    data = v$data,
+    dimres = if (is.na(dim_res)) max(dims) else as.integer(dim_res),
+    complex = inherits(x, "ComplexLazyTensor") ||
+      inherits(y, "ComplexLazyTensor")
+  )
+}
+
+#' Build LazyTensor operations from KeOps operation names
+#'
+#' Low-level builders used by every LazyTensor operation; they only
+#' compose formula text and merge the variables (and data) of their
+#' operands, removing duplicates.
+#'
+#' * `unaryop.LazyTensor(x, "Exp")` is `Exp(x)`; with `opt_arg` (and
+#'   `opt_arg2`), integer parameters: `unaryop.LazyTensor(x, "Pow", 3)` is
+#'   `Pow(x,3)`.
+#' * `binaryop.LazyTensor(x, y, "Add")` is `Add(x,y)`; with
+#'   `is_operator = TRUE`, the infix `(x<opstr>y)`; with a LazyTensor
+#'   `opt_arg`, `opstr(x,opt_arg,y)`.
+#' * `ternaryop.LazyTensor(x, y, z, "IfElse")` is `IfElse(x,y,z)`.
+#'
+#' Numbers and vectors are converted with [LazyTensor()] (integers become
+#' `IntCst`, other values `Pm` parameters, complex values complex
+#' parameters); a matrix is refused (convert it with [Vi()] or [Vj()]).
+#' `dim_check_type` checks the inner dimensions: `"sameor1"` (equal, or one
+#' of them 1), `"same"`, or `NA` (no check). The result has inner dimension
+#' `dim_res` if given, else that of `x` (unary) or the largest one; it is a
+#' ComplexLazyTensor if `res_type = "ComplexLazyTensor"`, or (when
+#' `res_type` is `NA`) if an operand is.
+#'
+#' @param x,y,z LazyTensors, numbers or vectors.
+#' @param opstr the name of a KeOps operation, e.g. `"Exp"` (or an infix
+#'   operator with `is_operator = TRUE`).
+#' @param opt_arg,opt_arg2 `NA` or integer parameters of the operation
+#'   (`unaryop.LazyTensor`); `NA` or a LazyTensor inserted as the middle
+#'   operand (`binaryop.LazyTensor`).
+#' @param is_operator `TRUE` to write `(x<opstr>y)` instead of
+#'   `opstr(x,y)`.
+#' @param dim_check_type `"sameor1"`, `"same"` or `NA`.
+#' @param res_type `NA`, `"LazyTensor"` or `"ComplexLazyTensor"`: the class
+#'   of the result.
+#' @param dim_res `NA` or the inner dimension of the result (an integer).
+#'
+#' @return A LazyTensor (or ComplexLazyTensor).
+#'
+#' @seealso [LazyTensor-arithmetic], [LazyTensor-elementwise]
+#' @export
+#' @examples
+#' x_i <- Vi(matrix(runif(6), 3, 2))
+#' y_j <- Vj(matrix(runif(8), 4, 2))
+#' unaryop.LazyTensor(x_i, "Pow", opt_arg = 3)
+#' binaryop.LazyTensor(x_i, y_j, "SqDist", dim_res = 1)
+#' binaryop.LazyTensor(x_i, y_j, "-", is_operator = TRUE)
+#' ternaryop.LazyTensor(x_i, y_j, 0, "IfElse")
+unaryop.LazyTensor <- function(x, opstr, opt_arg = NA, opt_arg2 = NA,
+                               res_type = NA, dim_res = NA) {
+  call <- sys.call()
+  check_opstr(opstr, call)
+  unaryop(x, opstr, opt_arg, opt_arg2, res_type, dim_res, call)
+}
+
+#' @rdname unaryop.LazyTensor
+#' @export
+binaryop.LazyTensor <- function(x, y, opstr, is_operator = FALSE,
+                                dim_check_type = "sameor1", res_type = NA,
+                                dim_res = NA, opt_arg = NA) {
+  call <- sys.call()
+  check_opstr(opstr, call)
+  binaryop(x, y, opstr, is_operator, dim_check_type, res_type, dim_res,
+           opt_arg, call)
+}
+
+#' @rdname unaryop.LazyTensor
+#' @export
+ternaryop.LazyTensor <- function(x, y, z, opstr, dim_check_type = "sameor1",
+                                 dim_res = NA) {
+  call <- sys.call()
+  check_opstr(opstr, call)
+  ternaryop(x, y, z, opstr, dim_check_type, dim_res, call)
+}
+
+check_opstr <- function(opstr, call) {
+  if (!is.character(opstr) || length(opstr) != 1L || is.na(opstr) ||
+      !nzchar(opstr)) {
+    rk_abort("`opstr` input should be a string text.", "arg", call)
+  }
+}
+
+#' Arithmetic, comparisons and mathematical functions of LazyTensors
 #'
 #' Operations on LazyTensors build a symbolic formula; nothing is computed
-#' until a reduction (see [LazyTensor-reductions]).
+#' until a reduction (see [LazyTensor-reductions]). They are methods of the
+#' `Ops` and `Math` group generics, so base R functions are not masked.
 #'
 #' * `x + y`, `x - y`, `x * y`, `x / y`, `-x`: element-wise, as KeOps'
 #'   `Add`, `Subtract`, `Mult`, `Divide`, `Minus`. The operands must have
@@ -128,25 +264,34 @@ binaryop <- function(x, y, opstr, dim_check_type = "sameor1", res_type = NA,
 #'   integers become constants (`IntCst`), other numbers parameters (`Pm`).
 #' * `x^y`: `x^2` is `Square(x)`, an integer power `Pow(x, n)`, `x^0.5` is
 #'   `Sqrt(x)`, `x^-0.5` is `Rsqrt(x)`, any other exponent (or a LazyTensor
-#'   exponent) `Powf(x, y)`.
+#'   exponent) `Powf(x, y)` \eqn{= \exp(y \log x)}.
+#' * `x %% y` is `Mod(x, y, 0)`, \eqn{x - y \lfloor x / y \rfloor} (R's
+#'   `%%`); `x %/% y` is `Floor(x / y)`.
 #' * `x | y`: scalar product of two LazyTensors of the same inner dimension
 #'   (`Scalprod`), of dimension 1.
-#' * `exp(x)`, `log(x)`, `sqrt(x)`, `abs(x)`: element-wise. `log(x, base)`
-#'   honours `base`: it is `Log(x) / log(base)`.
-#' * [sqnorm2()], [norm2()], [sqdist()]: squared norm, norm and squared
-#'   distance (dimension 1).
+#' * `x == y`, `x != y`, `x < y`, `x > y`, `x <= y`, `x >= y`: 1 where the
+#'   comparison holds, 0 elsewhere (`Equal`, `NotEqual`, `LessThan`,
+#'   `LessOrEqual`), element-wise with broadcasting. `&` and `!` are not
+#'   available.
+#' * `exp`, `log`, `sqrt`, `abs`, `sign`, `cos`, `sin`, `tan`, `acos`,
+#'   `asin`, `atan`, `floor`, `ceiling`, `trunc`: element-wise.
+#'   `log(x, base)` honours `base` (`Log(x) / log(base)`), as do `log2()`
+#'   and `log10()`. `round(x, digits)` is `Round(x, digits)` (halves are
+#'   rounded away from zero, while R rounds them to even). Other functions
+#'   of the `Math` group (`cumsum`, `gamma`...) are not available.
 #'
-#' Comparisons and other functions of the `Ops` and `Math` groups are not
-#' yet available for LazyTensors in this version and raise an error.
+#' For ComplexLazyTensors, see [LazyTensor-complex].
 #'
 #' @param e1,e2 LazyTensors, numbers or vectors (at least one LazyTensor).
 #' @param x a LazyTensor.
-#' @param ... further arguments: `base` for [log()].
+#' @param ... further arguments: `base` for [log()], `digits` for
+#'   [round()].
 #'
 #' @return A LazyTensor.
 #'
 #' @name LazyTensor-arithmetic
-#' @seealso [LazyTensor()], [LazyTensor-reductions]
+#' @seealso [LazyTensor()], [LazyTensor-elementwise],
+#'   [LazyTensor-reductions]
 #' @examples
 #' x_i <- Vi(matrix(runif(12), 4, 3))
 #' y_j <- Vj(matrix(runif(15), 5, 3))
@@ -154,6 +299,8 @@ binaryop <- function(x, y, opstr, dim_check_type = "sameor1", res_type = NA,
 #' exp(-sqnorm2(x_i - y_j) / 2)
 #' log(x_i, base = 2)
 #' x_i | y_j
+#' sum(x_i < y_j, index = "j")   # per i and coordinate: number of y_j above
+#' round(x_i * 10, 1)
 NULL
 
 #' @rdname LazyTensor-arithmetic
@@ -162,18 +309,10 @@ Ops.LazyTensor <- function(e1, e2) {
   gen <- .Generic
   call <- generic_call(sys.call(), gen)
   unary <- nargs() == 1L
-  cplx <- inherits(e1, "ComplexLazyTensor") ||
-    (!unary && inherits(e2, "ComplexLazyTensor"))
-  if (cplx) {
-    both <- !unary && inherits(e1, "ComplexLazyTensor") &&
-      inherits(e2, "ComplexLazyTensor")
-    if (!(gen %in% c("+", "-")) || (!unary && !both)) {
-      what <- paste0(
-        "Operator `", gen, "`",
-        if (!unary && !both) " between a LazyTensor and a ComplexLazyTensor"
-      )
-      rk_abort(msg_complex_unsupported(what), "unsupported", call)
-    }
+  if (inherits(e1, "ComplexLazyTensor") ||
+      (!unary && (inherits(e2, "ComplexLazyTensor") || is.complex(e2) ||
+                  is.complex(e1)))) {
+    return(complex_ops(gen, e1, e2, unary, call))
   }
   switch(gen,
     "+" = {
@@ -192,11 +331,19 @@ Ops.LazyTensor <- function(e1, e2) {
     "*" = binaryop(e1, e2, "Mult", call = call),
     "/" = binaryop(e1, e2, "Divide", call = call),
     "^" = lt_power(e1, e2, call),
+    "%%" = ternaryop(e1, e2, 0L, "Mod", call = call),
+    "%/%" = unaryop(binaryop(e1, e2, "Divide", call = call), "Floor",
+                    call = call),
     "|" = binaryop(e1, e2, "Scalprod", dim_check_type = "same", dim_res = 1L,
                    call = call),
+    "==" = binaryop(e1, e2, "Equal", call = call),
+    "!=" = binaryop(e1, e2, "NotEqual", call = call),
+    "<" = binaryop(e1, e2, "LessThan", call = call),
+    ">" = binaryop(e2, e1, "LessThan", call = call),
+    "<=" = binaryop(e1, e2, "LessOrEqual", call = call),
+    ">=" = binaryop(e2, e1, "LessOrEqual", call = call),
     rk_abort(
-      paste0("Operator `", gen, "` is not yet supported for LazyTensors in ",
-             "this version of rkeops."),
+      paste0("Operator `", gen, "` is not available for LazyTensors."),
       "unsupported", call
     )
   )
@@ -217,7 +364,7 @@ lt_power <- function(x, y, call) {
   if (is.numeric(y) && length(y) == 1L && !is.matrix(y) && !is.na(y)) {
     if (y == 2) return(unaryop(x, "Square", call = call))
     if (is_int(y)) {
-      return(unaryop(x, "Pow", opt_arg = format(as.integer(y)), call = call))
+      return(unaryop(x, "Pow", opt_arg = as.integer(y), call = call))
     }
     if (y == 0.5) return(unaryop(x, "Sqrt", call = call))
     if (y == -0.5) return(unaryop(x, "Rsqrt", call = call))
@@ -225,67 +372,71 @@ lt_power <- function(x, y, call) {
   binaryop(x, y, "Powf", call = call)
 }
 
-# Element-wise functions of the Math group available in this version.
-math_ops <- c(exp = "Exp", log = "Log", sqrt = "Sqrt", abs = "Abs")
+# Element-wise functions of the Math group that are one KeOps operation.
+math_ops <- c(
+  exp = "Exp", log = "Log", sqrt = "Sqrt", abs = "Abs", sign = "Sign",
+  cos = "Cos", sin = "Sin", acos = "Acos", asin = "Asin", atan = "Atan",
+  floor = "Floor"
+)
 
 #' @rdname LazyTensor-arithmetic
 #' @export
 Math.LazyTensor <- function(x, ...) {
   gen <- .Generic
   call <- generic_call(sys.call(), gen)
+  if (inherits(x, "ComplexLazyTensor")) return(complex_math(gen, x, call))
   op <- math_ops[gen]
-  if (is.na(op)) {
-    rk_abort(
-      paste0("`", gen, "()` is not yet supported for LazyTensors in this ",
-             "version of rkeops."),
-      "unsupported", call
-    )
+  if (!is.na(op)) {
+    if (gen == "log") {
+      dots <- list(...)
+      if (length(dots) > 0L) {
+        base <- if ("base" %in% names(dots)) dots[["base"]] else dots[[1L]]
+        return(log_base(x, base, call))
+      }
+    }
+    return(unaryop(x, op, call = call))
   }
-  if (inherits(x, "ComplexLazyTensor")) {
-    rk_abort(msg_complex_unsupported(paste0("`", gen, "()`")),
-             "unsupported", call)
-  }
-  if (gen == "log") {
-    dots <- list(...)
-    if (length(dots) > 0L) {
-      base <- if ("base" %in% names(dots)) dots[["base"]] else dots[[1L]]
-      if (!is.numeric(base) || length(base) != 1L || is.na(base) ||
-          base <= 0 || base == 1) {
+  switch(gen,
+    log2 = log_base(x, 2, call),
+    log10 = log_base(x, 10, call),
+    tan = binaryop(unaryop(x, "Sin", call = call),
+                   unaryop(x, "Cos", call = call), "Divide", call = call),
+    ceiling = unaryop(unaryop(unaryop(x, "Minus", call = call), "Floor",
+                              call = call), "Minus", call = call),
+    trunc = binaryop(unaryop(x, "Sign", call = call),
+                     unaryop(unaryop(x, "Abs", call = call), "Floor",
+                             call = call), "Mult", call = call),
+    round = {
+      dots <- list(...)
+      digits <- if (length(dots) == 0L) 0 else if ("digits" %in% names(dots))
+        dots[["digits"]] else dots[[1L]]
+      if (!is_int(digits)) {
         rk_abort(
-          paste0("`base` should be a positive number other than 1; received ",
-                 fmt_value(base), "."),
+          paste0("`digits` input argument should be a scalar integer; ",
+                 "received ", fmt_value(digits), "."),
           "arg", call
         )
       }
-      if (base != exp(1)) {
-        return(binaryop(unaryop(x, "Log", call = call), log(base),
-                        "Divide", call = call))
-      }
-    }
+      unaryop(x, "Round", opt_arg = as.integer(digits), call = call)
+    },
+    rk_abort(
+      paste0("`", gen, "()` is not available for LazyTensors."),
+      "unsupported", call
+    )
+  )
+}
+
+log_base <- function(x, base, call) {
+  if (!is.numeric(base) || length(base) != 1L || is.na(base) ||
+      base <= 0 || base == 1) {
+    rk_abort(
+      paste0("`base` should be a positive number other than 1; received ",
+             fmt_value(base), "."),
+      "arg", call
+    )
   }
-  unaryop(x, op, call = call)
-}
-
-#' @rdname LazyTensor-arithmetic
-#' @export
-sqnorm2 <- function(x) {
-  unaryop(x, "SqNorm2", res_type = "LazyTensor", dim_res = 1L,
-          call = sys.call())
-}
-
-#' @rdname LazyTensor-arithmetic
-#' @export
-norm2 <- function(x) {
-  unaryop(x, "Norm2", res_type = "LazyTensor", dim_res = 1L,
-          call = sys.call())
-}
-
-#' @rdname LazyTensor-arithmetic
-#' @param y a LazyTensor, a number or a vector.
-#' @export
-sqdist <- function(x, y) {
-  binaryop(x, y, "SqDist", res_type = "LazyTensor", dim_res = 1L,
-           call = sys.call())
+  if (base == exp(1)) return(unaryop(x, "Log", call = call))
+  binaryop(unaryop(x, "Log", call = call), log(base), "Divide", call = call)
 }
 
 #' Matrix product of a symbolic matrix
@@ -327,5 +478,11 @@ matrixOps.LazyTensor <- function(x, y) {
 }
 
 lt_matmul <- function(x, y, call) {
-  lt_reduction(binaryop(x, y, "Mult", call = call), "Sum", "j", call)
+  cplx <- inherits(x, "ComplexLazyTensor") || inherits(y, "ComplexLazyTensor")
+  xy <- if (cplx) {
+    complex_mult(as_operand(x, "x", call), as_operand(y, "y", call), call)
+  } else {
+    binaryop(x, y, "Mult", call = call)
+  }
+  lt_reduction(xy, "Sum", "j", call)
 }

@@ -21,9 +21,7 @@
 #'   with no data.
 #' * Complex data (or `is_complex = TRUE`) give a `ComplexLazyTensor`, whose
 #'   data are stored with interleaved real and imaginary columns
-#'   (`Re, Im, Re, Im, ...`). This version supports `+`, `-` between
-#'   ComplexLazyTensors and their reductions (returned with interleaved
-#'   columns); other complex operations are not yet available.
+#'   (`Re, Im, Re, Im, ...`); see [LazyTensor-complex].
 #'
 #' `Vi(x)`, `Vj(x)` and `Pm(x)` are shortcuts for `LazyTensor(x, "i")`,
 #' `LazyTensor(x, "j")` and `LazyTensor(x)`.
@@ -42,7 +40,9 @@
 #'
 #' @return A LazyTensor (a list of class `"LazyTensor"`).
 #'
-#' @seealso [LazyTensor-arithmetic], [LazyTensor-reductions],
+#' @seealso [LazyTensor-arithmetic], [LazyTensor-elementwise],
+#'   [LazyTensor-vector], [LazyTensor-indexing], [LazyTensor-complex],
+#'   [LazyTensor-reductions], [grad()], [as.matrix.LazyTensor()],
 #'   [keops_kernel()]
 #' @export
 #' @examples
@@ -89,18 +89,38 @@ Pm <- function(x, is_complex = FALSE) {
   make_lazy_tensor(x, NA, is_complex, call)
 }
 
-#' Is an object a LazyTensor?
+#' Is an object a LazyTensor? What kind?
 #'
-#' @param x any R object.
-#' @return `TRUE` or `FALSE`: `is.LazyTensor()` for any LazyTensor
-#'   (including ComplexLazyTensors), `is.ComplexLazyTensor()` for
-#'   LazyTensors of complex data.
+#' * `is.LazyTensor(x)`: any LazyTensor (including ComplexLazyTensors).
+#' * `is.ComplexLazyTensor(x)`: a LazyTensor of complex data.
+#' * `is.LazyParameter(x)`: a real LazyTensor of dimension 1 without `Vi` or
+#'   `Vj` variable (a single value, the same for every `i` and `j`: e.g.
+#'   `Pm(2.5)`, `LazyTensor(3)`).
+#' * `is.ComplexLazyParameter(x)`: the same for a single complex value.
+#' * `is.LazyVector(x)`: a LazyTensor without `Vi` or `Vj` variable (a
+#'   parameter vector, a constant, or a formula of them).
+#' * `is.LazyMatrix(x)`: a LazyTensor with at least one `Vi` or `Vj`
+#'   variable.
+#' * `is.int(x)`: a single number with an integer value (`3` and `3L`).
+#'
+#' (RKeOps calls a LazyTensor a "parameter" when its formula contains an
+#' integer constant anywhere, and a "vector" when it has any `Pm`
+#' variable; the definitions above follow what the names say.)
+#'
+#' @param x any R object (a LazyTensor for `is.LazyParameter()`,
+#'   `is.ComplexLazyParameter()`, `is.LazyVector()` and `is.LazyMatrix()`).
+#' @return `TRUE` or `FALSE`.
 #' @export
 #' @examples
 #' x_i <- Vi(matrix(runif(6), 3, 2))
 #' is.LazyTensor(x_i)
 #' is.LazyTensor(1)
 #' is.ComplexLazyTensor(x_i)
+#' is.LazyMatrix(x_i)
+#' is.LazyVector(Pm(c(1, 2)))
+#' is.LazyParameter(Pm(2.5))
+#' is.ComplexLazyParameter(Pm(1 + 2i))
+#' is.int(3)
 is.LazyTensor <- function(x) {
   inherits(x, "LazyTensor")
 }
@@ -109,6 +129,69 @@ is.LazyTensor <- function(x) {
 #' @export
 is.ComplexLazyTensor <- function(x) {
   inherits(x, "ComplexLazyTensor")
+}
+
+#' @rdname is.LazyTensor
+#' @export
+is.LazyParameter <- function(x) {
+  if (!inherits(x, "LazyTensor")) {
+    rk_abort("`x` input must be a LazyTensor.", "arg", sys.call())
+  }
+  !inherits(x, "ComplexLazyTensor") && x$dimres == 1L && !has_ij(x)
+}
+
+#' @rdname is.LazyTensor
+#' @export
+is.ComplexLazyParameter <- function(x) {
+  if (!inherits(x, "LazyTensor")) {
+    rk_abort("`x` input must be a LazyTensor or a ComplexLazyTensor.",
+             "arg", sys.call())
+  }
+  inherits(x, "ComplexLazyTensor") && x$dimres == 1L && !has_ij(x)
+}
+
+#' @rdname is.LazyTensor
+#' @export
+is.LazyVector <- function(x) {
+  if (!inherits(x, "LazyTensor")) {
+    rk_abort("`x` input must be a LazyTensor or a ComplexLazyTensor.",
+             "arg", sys.call())
+  }
+  !has_ij(x)
+}
+
+#' @rdname is.LazyTensor
+#' @export
+is.LazyMatrix <- function(x) {
+  if (!inherits(x, "LazyTensor")) {
+    rk_abort("`x` input must be a LazyTensor or a ComplexLazyTensor.",
+             "arg", sys.call())
+  }
+  has_ij(x)
+}
+
+#' @rdname is.LazyTensor
+#' @export
+is.int <- function(x) {
+  is.numeric(x) && length(x) == 1L && !is.na(x) && is.finite(x) &&
+    x == round(x)
+}
+
+# TRUE if a LazyTensor has a Vi or Vj variable.
+has_ij <- function(x) {
+  any(arg_types(x$args) != "Pm")
+}
+
+# Categories ("Vi", "Vj", "Pm") of declarations "<id>=<cat>(<dim>)".
+arg_types <- function(args) {
+  if (length(args) == 0L) return(character())
+  substr(args, regexpr("=", args, fixed = TRUE) + 1L,
+         regexpr("=", args, fixed = TRUE) + 2L)
+}
+
+# KeOps-level dimension of a LazyTensor (2 d for complex).
+lt_kdim <- function(x) {
+  if (inherits(x, "ComplexLazyTensor")) 2L * x$dimres else x$dimres
 }
 
 # TRUE for a single integer-valued number (3 and 3.0 alike) that fits in
@@ -235,10 +318,9 @@ arg_ids <- function(args) {
 }
 
 # Formula and declarations with variables renamed V0, V1, ... in the
-# order of args (positions 0, 1, ...).
-lt_rename <- function(x) {
-  args <- x$args
-  f <- x$formula
+# order of args (positions 0, 1, ...). `f` may be several formulas using
+# these variables (renamed alike).
+lt_rename <- function(x, args = x$args, f = x$formula) {
   if (length(args) == 0L) return(list(formula = f, args = character()))
   ids <- arg_ids(args)
   decl <- substring(args, nchar(ids) + 2L)

@@ -6,42 +6,82 @@ msg_index_na <- paste0(
   "`index` input argument should be a character, either 'i' or 'j', or NA."
 )
 
+msg_index <- "`index` input argument should be a character, either 'i' or 'j'."
+
 #' Reductions of LazyTensors
 #'
-#' `sum(x, index = "j")` computes \eqn{a_i = \sum_j x_{ij}} for every `i`:
-#' the result is a numeric matrix with one row per `i` (as many rows as the
-#' `Vi` data) and one column per coordinate of `x`. `sum(x, index = "i")`
-#' computes \eqn{\sum_i x_{ij}}, one row per `j`. If `x` has no `Vi`
-#' variable there is a single `i` (and likewise for `j`).
+#' A reduction computes, for every `i`, a reduction over `j` of the
+#' symbolic matrix `x` (`index = "j"`), or for every `j` a reduction over
+#' `i` (`index = "i"`). The result is a numeric matrix with one row per `i`
+#' (as many rows as the `Vi` data; a single row if `x` has no `Vi`
+#' variable) or per `j`, and one column per coordinate of `x` (interleaved
+#' real and imaginary parts for a ComplexLazyTensor).
 #'
-#' `sum(x)` without `index` is not a reduction: it is the symbolic sum of
-#' the coordinates of `x` (KeOps' `Sum`), a LazyTensor of dimension 1.
+#' * `sum(x, index)`: the sum. `min(x, index)`, `max(x, index)`: the
+#'   minimum and maximum of each coordinate (`NaN` if a `NaN` is among the
+#'   values). `argmin(x, index)`, `argmax(x, index)`: the 1-based index
+#'   (`i` or `j`) of the first minimum or maximum, as [which.min()].
+#'   `min_argmin()` and `max_argmax()`: a list of both matrices.
+#' * `Kmin(x, K, index)`: the `K` smallest values of each coordinate, in
+#'   ascending order: an `nout x K` matrix if `x` has dimension 1, an
+#'   `nout x K x D` array otherwise. `argKmin()`: their 1-based indices
+#'   (ties: smallest index first), `Kmin_argKmin()`: a list of both. When
+#'   there are fewer than `K` values, missing values are `Inf` and missing
+#'   indices `NA`.
+#' * `logsumexp(x, index, weight = NULL)`: \eqn{\log \sum \exp x} computed
+#'   stably, for `x` of dimension 1; with a `weight` \eqn{w},
+#'   \eqn{\log \sum \exp(x) w} (one column per coordinate of `w`).
+#' * `sumsoftmaxweight(x, index, weight)`:
+#'   \eqn{\sum \exp(x) w / \sum \exp(x)}, for `x` of dimension 1.
+#' * `reduction.LazyTensor(x, opstr, index, opt_arg)`: the KeOps reduction
+#'   `<opstr>_Reduction` (e.g. `"Sum"`, `"Max_SumShiftExp"`), with the
+#'   integer `opt_arg` (K) or the weight LazyTensor `opt_arg`.
+#'
+#' The `*_reduction()` functions are the same, with a required `index`.
+#' `sum(x)`, `min(x)`, `max(x)`, `argmin(x)`, `argmax(x)` without `index`
+#' are not reductions: they are the symbolic sum, minimum... of the
+#' coordinates of `x` (KeOps' `Sum`, `Min`, `Max`, `ArgMin`, `ArgMax`; the
+#' last two give 0-based positions, as values of a formula), LazyTensors of
+#' dimension 1.
 #'
 #' The reduction is compiled on first use with the current options (see
 #' [get_rkeops_options()]) and reused afterwards. With the option
 #' `formula_only = TRUE`, the reduction prints its formula and arguments and
 #' stops with an error instead of computing.
 #'
-#' Other reductions (`min`, `max`, `argmin`, `logsumexp`...) are not yet
-#' available in this version and raise an error.
-#'
-#' @param ... a LazyTensor, and optionally the `index` (named or as second
-#'   argument).
+#' @param x a LazyTensor.
+#' @param index `"i"` (reduce over `i`, one row per `j`) or `"j"` (reduce
+#'   over `j`, one row per `i`); `NA` for the symbolic operation on the
+#'   coordinates.
+#' @param K the number of values (a whole number).
+#' @param weight a LazyTensor (or a number or vector), the weight \eqn{w}.
+#' @param opstr the name of a KeOps reduction.
+#' @param opt_arg `NULL`, a whole number (the `K` of K-reductions) or a
+#'   LazyTensor (the weight of `LogSumExpWeight`, `SumSoftMaxWeight`,
+#'   `Max_SumShiftExpWeight`).
+#' @param ... for `sum`, `min`, `max`: a LazyTensor, and optionally the
+#'   `index` (named or as second argument).
 #' @param na.rm not used.
 #'
-#' @return For `index = "i"` or `"j"`, a numeric matrix; for `index = NA`,
-#'   a LazyTensor.
+#' @return For a reduction, a numeric matrix, a 3-dimensional array
+#'   (`Kmin`, `argKmin` of a vector) or a list of two (`min_argmin`,
+#'   `max_argmax`, `Kmin_argKmin`); for `index = NA`, a LazyTensor.
 #'
 #' @name LazyTensor-reductions
-#' @aliases sum.LazyTensor
-#' @seealso [LazyTensor()], [keops_kernel()]
+#' @aliases sum.LazyTensor Summary.LazyTensor
+#' @seealso [LazyTensor()], [grad()], [keops_kernel()]
 #' @examples
 #' x <- matrix(runif(12), 4, 3)
 #' y <- matrix(runif(15), 5, 3)
 #' b <- matrix(runif(5), 5, 1)
-#' K_ij <- exp(-sum((Vi(x) - Vj(y))^2))
+#' K_ij <- exp(-sqdist(Vi(x), Vj(y)))
 #' sum(K_ij * Vj(b), index = "j")   # 4 x 1
 #' sum(K_ij, index = "i")           # 5 x 1
+#' D_ij <- sqdist(Vi(x), Vj(y))
+#' argmin(D_ij, index = "j")        # nearest y_j of each x_i
+#' Kmin_argKmin(D_ij, K = 2, index = "j")
+#' logsumexp(-D_ij, index = "j")
+#' sumsoftmaxweight(-D_ij, index = "j", weight = Vj(b))
 #' sum(Vi(x))                       # symbolic, dimension 1
 NULL
 
@@ -53,10 +93,9 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
   # The dispatched call holds evaluated arguments (the LazyTensor's data):
   # errors report a short call instead, built only when needed.
   delayedAssign("call", summary_call(gen, index))
-  if (gen != "sum") {
+  if (!(gen %in% c("sum", "min", "max"))) {
     rk_abort(
-      paste0("`", gen, "()` is not yet supported for LazyTensors in this ",
-             "version of rkeops."),
+      paste0("`", gen, "()` is not available for LazyTensors."),
       "unsupported", call
     )
   }
@@ -72,27 +111,14 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
   }
   if (length(dots) != 1L) {
     rk_abort(
-      "`sum()` of a LazyTensor takes one LazyTensor and an `index`.",
+      paste0("`", gen, "()` of a LazyTensor takes one LazyTensor and an ",
+             "`index`."),
       "arg", call
     )
   }
   x <- dots[[1L]]
-  if (!inherits(x, "LazyTensor")) {
-    rk_abort("`x` input should be a LazyTensor or a ComplexLazyTensor.",
-             "arg", call)
-  }
-  if (length(index) == 1L && is.na(index)) {
-    if (inherits(x, "ComplexLazyTensor")) {
-      rk_abort(msg_complex_unsupported("`sum()` without `index`"),
-               "unsupported", call)
-    }
-    return(unaryop(x, "Sum", dim_res = 1L, call = call))
-  }
-  if (!is.character(index) || length(index) != 1L ||
-      !(index %in% c("i", "j"))) {
-    rk_abort(msg_index_na, "arg", call)
-  }
-  lt_reduction(x, "Sum", index, call)
+  red <- c(sum = "Sum", min = "Min", max = "Max")[[gen]]
+  lt_reduce_or_op(x, red, index, call)
 }
 
 summary_call <- function(gen, index) {
@@ -103,12 +129,250 @@ summary_call <- function(gen, index) {
   cl
 }
 
-# Run the reduction `red` ("Sum", ...) of LazyTensor x over `index`.
+# sum, min, max, argmin, argmax: the reduction over index "i" or "j", or
+# for index NA the operation on the coordinates.
+lt_reduce_or_op <- function(x, red, index, call) {
+  if (!inherits(x, "LazyTensor")) {
+    rk_abort("`x` input should be a LazyTensor or a ComplexLazyTensor.",
+             "arg", call)
+  }
+  if (length(index) == 1L && is.na(index)) {
+    if (inherits(x, "ComplexLazyTensor")) {
+      if (red == "Sum") return(unaryop(x, "ComplexSum", dim_res = 1L, call = call))
+      rk_abort(msg_complex_unsupported(paste0("`", tolower(red), "()`")),
+               "unsupported", call)
+    }
+    return(unaryop(x, red, dim_res = 1L, call = call))
+  }
+  if (!is.character(index) || length(index) != 1L ||
+      !(index %in% c("i", "j"))) {
+    rk_abort(msg_index_na, "arg", call)
+  }
+  lt_reduction_checked(x, red, index, call)
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+argmin <- function(x, index = NA) {
+  lt_reduce_or_op(x, "ArgMin", index, sys.call())
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+argmax <- function(x, index = NA) {
+  lt_reduce_or_op(x, "ArgMax", index, sys.call())
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+sum_reduction <- function(x, index) {
+  lt_reduction_checked(x, "Sum", index, sys.call())
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+min_reduction <- function(x, index) {
+  lt_reduction_checked(x, "Min", index, sys.call())
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+max_reduction <- function(x, index) {
+  lt_reduction_checked(x, "Max", index, sys.call())
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+argmin_reduction <- function(x, index) {
+  lt_reduction_checked(x, "ArgMin", index, sys.call())
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+argmax_reduction <- function(x, index) {
+  lt_reduction_checked(x, "ArgMax", index, sys.call())
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+min_argmin <- function(x, index) {
+  lt_reduction_checked(x, "Min_ArgMin", index, sys.call())
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+min_argmin_reduction <- function(x, index) {
+  lt_reduction_checked(x, "Min_ArgMin", index, sys.call())
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+max_argmax <- function(x, index) {
+  lt_reduction_checked(x, "Max_ArgMax", index, sys.call())
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+max_argmax_reduction <- function(x, index) {
+  lt_reduction_checked(x, "Max_ArgMax", index, sys.call())
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+Kmin <- function(x, K, index) {
+  lt_reduction_checked(x, "KMin", index, sys.call(), K = K)
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+Kmin_reduction <- function(x, K, index) {
+  lt_reduction_checked(x, "KMin", index, sys.call(), K = K)
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+argKmin <- function(x, K, index) {
+  lt_reduction_checked(x, "ArgKMin", index, sys.call(), K = K)
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+argKmin_reduction <- function(x, K, index) {
+  lt_reduction_checked(x, "ArgKMin", index, sys.call(), K = K)
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+Kmin_argKmin <- function(x, K, index) {
+  lt_reduction_checked(x, "KMin_ArgKMin", index, sys.call(), K = K)
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+Kmin_argKmin_reduction <- function(x, K, index) {
+  lt_reduction_checked(x, "KMin_ArgKMin", index, sys.call(), K = K)
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+logsumexp <- function(x, index, weight = NULL) {
+  call <- sys.call()
+  if (is.null(weight)) {
+    return(lt_reduction_checked(x, "LogSumExp", index, call))
+  }
+  lt_reduction_checked(x, "LogSumExpWeight", index, call, weight = weight)
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+logsumexp_reduction <- function(x, index, weight = NULL) {
+  call <- sys.call()
+  if (is.null(weight)) {
+    return(lt_reduction_checked(x, "LogSumExp", index, call))
+  }
+  lt_reduction_checked(x, "LogSumExpWeight", index, call, weight = weight)
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+sumsoftmaxweight <- function(x, index, weight) {
+  call <- sys.call()
+  if (missing(weight) || is.null(weight)) {
+    rk_abort("`weight` input argument is required by `sumsoftmaxweight`.",
+             "arg", call)
+  }
+  lt_reduction_checked(x, "SumSoftMaxWeight", index, call, weight = weight)
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+sumsoftmaxweight_reduction <- function(x, index, weight) {
+  call <- sys.call()
+  if (missing(weight) || is.null(weight)) {
+    rk_abort("`weight` input argument is required by `sumsoftmaxweight`.",
+             "arg", call)
+  }
+  lt_reduction_checked(x, "SumSoftMaxWeight", index, call, weight = weight)
+}
+
+#' @rdname LazyTensor-reductions
+#' @export
+reduction.LazyTensor <- function(x, opstr, index, opt_arg = NULL) {
+  call <- sys.call()
+  if (!is.character(opstr) || length(opstr) != 1L || is.na(opstr) ||
+      !nzchar(opstr)) {
+    rk_abort("`opstr` input should be a string text.", "arg", call)
+  }
+  if (is.null(opt_arg)) return(lt_reduction_checked(x, opstr, index, call))
+  if (inherits(opt_arg, "LazyTensor") || (!is_int(opt_arg) &&
+                                          is.numeric(opt_arg))) {
+    return(lt_reduction_checked(x, opstr, index, call, weight = opt_arg))
+  }
+  lt_reduction_checked(x, opstr, index, call, K = opt_arg)
+}
+
+# Reductions that are per coordinate of real formulas (not of complex
+# numbers), and those of a scalar formula.
+real_reductions <- c("Min", "Max", "ArgMin", "ArgMax", "Min_ArgMin",
+                     "Max_ArgMax", "KMin", "ArgKMin", "KMin_ArgKMin",
+                     "LogSumExp", "LogSumExpWeight", "SumSoftMaxWeight",
+                     "Max_SumShiftExp", "Max_SumShiftExpWeight")
+scalar_reductions <- c("LogSumExp", "LogSumExpWeight", "SumSoftMaxWeight",
+                       "Max_SumShiftExp", "Max_SumShiftExpWeight")
+
+# Checks of a reduction's arguments, then the reduction.
+lt_reduction_checked <- function(x, red, index, call, K = NULL,
+                                 weight = NULL) {
+  if (!inherits(x, "LazyTensor")) {
+    rk_abort("`x` input should be a LazyTensor or a ComplexLazyTensor.",
+             "arg", call)
+  }
+  if (missing(index) || !is.character(index) || length(index) != 1L ||
+      !(index %in% c("i", "j"))) {
+    rk_abort(msg_index, "arg", call)
+  }
+  if (red %in% real_reductions && inherits(x, "ComplexLazyTensor")) {
+    rk_abort(
+      paste0("The `", red, "` reduction is not defined for a ",
+             "ComplexLazyTensor `x`."),
+      "arg", call
+    )
+  }
+  if (red %in% scalar_reductions && x$dimres != 1L) {
+    rk_abort(
+      sprintf(paste0("The `%s` reduction needs `x` of inner dimension 1; ",
+                     "received inner dimension %d."), red, x$dimres),
+      "dim", call
+    )
+  }
+  opt <- NULL
+  if (!is.null(K)) {
+    if (!is_int(K) || K < 1) {
+      rk_abort("`K` input argument should be an integer.", "arg", call)
+    }
+    opt <- as.integer(K)
+  } else if (!is.null(weight)) {
+    opt <- as_operand(weight, "weight", call)
+  }
+  lt_reduction(x, red, index, call, opt)
+}
+
+# Run the reduction `red` ("Sum", ...) of LazyTensor x over `index`, with
+# an optional integer parameter or weight LazyTensor `opt`.
 # Kernel states are found from the LazyTensor's own formula and variables
 # first (no renaming on a repeated reduction), then from the renamed
 # formula (LazyTensors of other data with the same formula share a kernel).
-lt_reduction <- function(x, red, index, call = NULL) {
-  args <- x$args
+lt_reduction <- function(x, red, index, call = NULL, opt = NULL) {
+  s <- lt_state(x, red, index, call, opt)
+  if (isTRUE(getOption("rkeops")$formula_only)) print_formula_only(s$st, call)
+  run_kernel(s$st, s$data, call)
+}
+
+# The kernel state and the data of a LazyTensor reduction.
+lt_state <- function(x, red, index, call = NULL, opt = NULL) {
+  w <- if (inherits(opt, "LazyTensor")) opt else NULL
+  v <- if (is.null(w)) x else merge_variables(x, w)
+  args <- v$args
   if (length(args) == 0L) {
     rk_abort(
       paste0("A reduction needs at least one variable (`Vi`, `Vj` or `Pm`): ",
@@ -116,13 +380,14 @@ lt_reduction <- function(x, red, index, call = NULL) {
       "arg", call
     )
   }
-  key <- paste(c(red, index, x$formula, args), collapse = "|")
+  optf <- if (is.null(opt)) NULL else if (is.null(w)) opt else w$formula
+  key <- paste(c(red, index, x$formula, optf, args), collapse = "|")
   lt <- .rk_state$lt
   st <- lt[[key]]
   if (is.null(st)) {
-    r <- lt_rename(x)
-    formula <- paste0(red, "_Reduction(", r$formula, ",",
-                      if (index == "j") "0" else "1", ")")
+    r <- lt_rename(x, args, c(x$formula, optf))
+    formula <- paste0(red, "_Reduction(", paste(r$formula, collapse = ","),
+                      ",", if (index == "j") "0" else "1", ")")
     st <- lt_kernel_state(formula, r$args, call)
     if (.rk_state$nlt >= 4096L) {
       rm(list = ls(lt, all.names = TRUE), envir = lt)
@@ -131,15 +396,16 @@ lt_reduction <- function(x, red, index, call = NULL) {
     assign(key, st, envir = lt)
     .rk_state$nlt <- .rk_state$nlt + 1L
   }
-  if (isTRUE(getOption("rkeops")$formula_only)) {
-    cat("Formula:", st$formula, "\n")
-    cat("Arguments:", paste(st$args, collapse = ", "), "\n")
-    rk_abort(
-      "Debugging LazyTensor reduction: printing formula and arguments only.",
-      "debug", call
-    )
-  }
-  run_kernel(st, x$data, call)
+  list(st = st, data = v$data)
+}
+
+print_formula_only <- function(st, call) {
+  cat("Formula:", st$formula, "\n")
+  cat("Arguments:", paste(st$args, collapse = ", "), "\n")
+  rk_abort(
+    "Debugging LazyTensor reduction: printing formula and arguments only.",
+    "debug", call
+  )
 }
 
 # Kernel states of LazyTensor reductions, cached by formula and arguments,

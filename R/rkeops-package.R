@@ -9,10 +9,18 @@
 #'
 #' Two interfaces:
 #' * symbolic matrices with [LazyTensor()] (or [Vi()], [Vj()], [Pm()]) and
-#'   R arithmetic, reduced with `sum(x, index = "i")` or
-#'   `sum(x, index = "j")`;
+#'   R arithmetic and functions ([LazyTensor-arithmetic],
+#'   [LazyTensor-elementwise], [LazyTensor-vector], [LazyTensor-indexing],
+#'   [LazyTensor-complex]), reduced with `sum(x, index = "j")`,
+#'   `min()`, `argmin()`, `argKmin()`, `logsumexp()`...
+#'   (see [LazyTensor-reductions]) and differentiated with [grad()];
 #' * the low-level [keops_kernel()], which takes a formula string and the
-#'   declarations of its arguments.
+#'   declarations of its arguments, and [keops_grad()] for its gradients
+#'   ([keops_value_and_grad()] prepares them for [optim()]).
+#'
+#' Index results (`argmin()`, `argKmin()`...) are 1-based, as
+#' [which.min()]; positions given as arguments (`elem(x, 0)`,
+#' `keops_grad(op, 0)`) are 0-based, as in the formula language.
 #'
 #' Options (precision, number of threads, cache folder, verbosity) are
 #' described in [set_rkeops_options()]; [check_rkeops()] prints a report on

@@ -106,3 +106,88 @@ test_that("formula operations in float32 are within 1e-5", {
     expect_close(op(d), dense_sum(ops_cases[[expr]], vi, vj, 0), 1e-5)
   }
 })
+
+# Operations reachable only through formula strings (constants, SumT,
+# comparisons, weighted norms by name, TensorDot, Kron, complex helpers,
+# derivatives inside formulas), in one Concat formula per axis (see
+# concat_formula() in helper-dense.R).
+more_ops_cases <- list(
+  "RatCst(1, 3) * x + IntInv(4) + Zero(3)" = function(a, b) a$x / 3 + 1 / 4,
+  "SumT(Elem(x, 0), 3)" = function(a, b) a$x[, c(1, 1, 1)],
+  "DiffClampInt(x, 0, 1)" = function(a, b) (a$x > 0 & a$x < 1) + 0,
+  "Floor(x * 2)" = function(a, b) floor(a$x * 2),
+  "Round(x - y, 1)" = function(a, b) round(a$x - b$y, 1),
+  "Equal(Floor(x), Floor(y))" = function(a, b) (floor(a$x) == floor(b$y)) + 0,
+  "NotEqual(Floor(x), Floor(y))" = function(a, b) (floor(a$x) != floor(b$y)) + 0,
+  "LessThan(x, y)" = function(a, b) (a$x < b$y) + 0,
+  "LessOrEqual(Floor(x), Floor(y))" = function(a, b) (floor(a$x) <= floor(b$y)) + 0,
+  "x < y" = function(a, b) (a$x < b$y) + 0,
+  "x > y" = function(a, b) (a$x > b$y) + 0,
+  "x <= y" = function(a, b) (a$x <= b$y) + 0,
+  "x >= y" = function(a, b) (a$x >= b$y) + 0,
+  "Max(x - y)" = function(a, b) apply(a$x - b$y, 1, max),
+  "Min(x * y)" = function(a, b) apply(a$x * b$y, 1, min),
+  "ArgMax(x - y)" = function(a, b) apply(a$x - b$y, 1, which.max) - 1,
+  "ArgMin(x * y)" = function(a, b) apply(a$x * b$y, 1, which.min) - 1,
+  "SqNormIso(s, x)" = function(a, b) b$s * rowSums(a$x^2),
+  "SqNormDiag(q, x - y)" = function(a, b) rowSums(b$q * (a$x - b$y)^2),
+  "SymSqNorm(TensorProd(y, y), x)" = function(a, b) rowSums(a$x * b$y)^2,
+  "WeightedSqDist(q, x, y)" = function(a, b) rowSums(b$q * (a$x - b$y)^2),
+  "WeightedSqNorm(s, x)" = function(a, b) b$s * rowSums(a$x^2),
+  "TensorDot(TensorProd(x, y), y, [3, 3], [3], [1], [0])" =
+    function(a, b) a$x * rowSums(b$y^2),
+  "TensorDot(x, y, [3], [3], [0], [0])" = function(a, b) rowSums(a$x * b$y),
+  "Kron(x, y, [3], [3])" = function(a, b) {
+    out <- matrix(0, nrow(a$x), 9)
+    for (k in 1:3) for (l in 1:3) out[, 3 * (k - 1) + l] <- a$x[, k] * b$y[, l]
+    out
+  },
+  "MatVecMult(TensorProd(x, y), y)" = function(a, b) a$x * rowSums(b$y^2),
+  "VecMatMult(x, TensorProd(x, y))" = function(a, b) b$y * rowSums(a$x^2),
+  "Divergence(x * Sin(y), x)" = function(a, b) rowSums(sin(b$y)),
+  "Laplacian(Sum(Sin(x * y)), x)" = function(a, b) rowSums(-b$y^2 * sin(a$x * b$y)),
+  "Diff(Sum(Sin(x * y)), x, y)" = function(a, b) rowSums(cos(a$x * b$y) * b$y^2),
+  "Grad(Sum(Sin(x * y)), x, Elem(y, 0))" =
+    function(a, b) b$y[, 1] * cos(a$x * b$y) * b$y,
+  "ComplexSquareAbs(ComplexMult(z, w))" = function(a, b) {
+    Mod(cplx_from_cols(a$z) * cplx_from_cols(b$w))^2
+  },
+  "ComplexSumT(ComplexSum(z), 4)" = function(a, b) {
+    cplx_cols(matrix(rowSums(cplx_from_cols(a$z)), nrow(a$z), 2))
+  },
+  "ComplexAdd(z, w)" = function(a, b) a$z + b$w,
+  "ComplexSubtract(z, w)" = function(a, b) a$z - b$w,
+  "ComplexRealScal(s, z)" = function(a, b) c(b$s) * a$z,
+  "ComplexScal(ComplexSum(w), z)" = function(a, b) {
+    cplx_cols(rowSums(cplx_from_cols(b$w)) * cplx_from_cols(a$z))
+  },
+  "ComplexExp1j(Extract(x, 0, 2))" = function(a, b) cplx_cols(exp(1i * a$x[, 1:2])),
+  "ComplexAngle(z)" = function(a, b) Arg(cplx_from_cols(a$z)),
+  "ComplexReal(z) + ComplexImag(w)" = function(a, b) {
+    Re(cplx_from_cols(a$z)) + Im(cplx_from_cols(b$w))
+  }
+)
+
+test_that("formula-only operations match R (float64, axis 0 and 1)", {
+  set.seed(45)
+  m <- 6
+  n <- 5
+  vi <- list(x = matrix(rnorm(m * 3), m, 3), z = matrix(rnorm(m * 4), m, 4))
+  vj <- list(y = matrix(rnorm(n * 3), n, 3), q = matrix(runif(n * 3), n, 3),
+             s = matrix(runif(n), n, 1), w = matrix(rnorm(n * 4), n, 4))
+  args <- c("x = Vi(3)", "z = Vi(4)", "y = Vj(3)", "q = Vj(3)", "s = Vj(1)",
+            "w = Vj(4)")
+  f <- concat_formula(names(more_ops_cases))
+  widths <- vapply(more_ops_cases, function(fun) {
+    ncol(dense_pairs(fun, lapply(vi, head, 1), lapply(vj, head, 1)))
+  }, numeric(1))
+  for (axis in 0:1) {
+    op <- keops_kernel(sprintf("Sum_Reduction(%s, %d)", f, axis), args)
+    res <- op(c(vi, vj))
+    ref <- do.call(cbind, lapply(more_ops_cases, function(fun) {
+      dense_sum_ref(fun, vi, vj, if (axis == 0) "j" else "i")
+    }))
+    expect_blocks_close(res, ref, widths, names(more_ops_cases), 1e-12,
+                        what = paste("axis", axis))
+  }
+})
