@@ -419,12 +419,26 @@ as_param_data <- function(v, name, call) {
 # Compile (or find in the engine's memo / the cache folder) the kernel of a
 # state for the current options.
 compile_state <- function(st, o, call = NULL) {
-  k <- .Call(rk_compile_r, st$formula, st$args, o$precision, st$sum_scheme,
-             o$cache_dir)
+  k <- if (identical(o$backend, "GPU")) {
+    .Call(rk_compile_gpu_r, st$formula, st$args, o$precision, st$sum_scheme,
+          o$cache_dir, o$device_id)
+  } else {
+    .Call(rk_compile_r, st$formula, st$args, o$precision, st$sum_scheme,
+          o$cache_dir)
+  }
   if (inherits(k, "rkeops_engine_error")) raise_engine_error(k, call)
   st$ptr <- k
   st$prec <- o$precision
   st$cdir <- o$cache_dir
+  st$backend <- o$backend
+  st$device <- o$device_id
+  fallback <- attr(k, "cache_fallback", exact = TRUE)
+  if (is.character(fallback)) {
+    warning(sprintf(paste0(
+      "the rkeops cache folder '%s' cannot be written: kernels are cached in a ",
+      "temporary folder for now (see set_rkeops_cache_dir())"), fallback),
+      call. = FALSE)
+  }
   st$shape <- output_shape(k)
   path <- attr(k, "path", exact = TRUE)
   if (is.character(path) && length(path) == 1L) {
@@ -458,7 +472,8 @@ run_kernel <- function(st, inputs, call = NULL) {
   if (is.null(o)) o <- current_options()
   k <- st$ptr
   if (is.null(k) || !identical(st$prec, o$precision) ||
-      !identical(st$cdir, o$cache_dir)) {
+      !identical(st$cdir, o$cache_dir) || !identical(st$backend, o$backend) ||
+      !identical(st$device, o$device_id)) {
     k <- compile_state(st, o, call)
   }
   res <- .Call(rk_run_r, k, inputs, o$ncore)

@@ -65,11 +65,20 @@ is_whole_number <- function(x) {
     x == round(x)
 }
 
-msg_gpu_unavailable <- function() {
+# The GPU situation from the engine's loader: list(report, available, status).
+gpu_status <- function() {
+  st <- tryCatch(.Call(rk_gpu_status_r), error = function(e) NULL)
+  if (!is.list(st)) {
+    st <- list(report = "the GPU loader could not be queried", available = FALSE,
+               status = "unknown")
+  }
+  st
+}
+
+msg_gpu_unavailable <- function(report = gpu_status()$report) {
   paste0(
-    "GPU backend is not available in this version of rkeops: kernels run ",
-    "on the CPU only (see rkeops_use_cpu() and check_rkeops()). ",
-    "The rkeops options were not changed."
+    "No usable GPU: the rkeops options were not changed (kernels keep ",
+    "running on the CPU, see rkeops_use_cpu()).\n", report
   )
 }
 
@@ -88,7 +97,10 @@ validate_option <- function(name, value, call = NULL, create_dir = TRUE) {
           !(value %in% c("CPU", "GPU"))) {
         bad("should be \"CPU\" or \"GPU\"")
       }
-      if (value == "GPU") rk_abort(msg_gpu_unavailable(), "gpu", call)
+      if (value == "GPU") {
+        st <- gpu_status()
+        if (!isTRUE(st$available)) rk_abort(msg_gpu_unavailable(st$report), "gpu", call)
+      }
       value
     },
     device_id = {
@@ -337,22 +349,32 @@ rkeops_use_cpu <- function(ncore = NULL) {
 
 #' Choose the GPU backend
 #'
-#' The GPU backend is not available in this version of rkeops: this function
-#' always fails with an error saying so, and changes no option. It is kept so
-#' that scripts written for RKeOps fail with a clear message.
+#' Switches the kernels to the GPU backend: CUDA through the NVIDIA driver
+#' (`libcuda`) and the run-time compiler NVRTC (`libnvrtc`), both found at
+#' run time (no CUDA is needed to install rkeops). The first use loads them;
+#' when no usable GPU is found, the error prints the loader's diagnosis (each
+#' library tried and why it failed, the devices found) and the options are
+#' not changed. Set the environment variables `RKEOPS_LIBCUDA` and
+#' `RKEOPS_LIBNVRTC` to explicit library paths when they are not found.
+#' Data go to the device at each call and results come back; index results
+#' and shapes are the same as on the CPU.
 #'
-#' @param device GPU device id, a whole number `>= -1` (`-1` = default device).
+#' @param device GPU device id, a whole number `>= -1` (`-1` = the default
+#'   device, 0).
 #'
-#' @return Does not return: always an error.
+#' @return The previous options, invisibly.
 #'
 #' @seealso [rkeops_use_cpu()], [check_rkeops()]
 #' @export
 #' @examples
 #' try(rkeops_use_gpu())
+#' rkeops_use_cpu()
 rkeops_use_gpu <- function(device = -1) {
   call <- sys.call()
-  validate_option("device_id", device, call = call)
-  rk_abort(msg_gpu_unavailable(), "gpu", call)
+  device <- validate_option("device_id", device, call = call)
+  st <- gpu_status()
+  if (!isTRUE(st$available)) rk_abort(msg_gpu_unavailable(st$report), "gpu", call)
+  update_options(list(backend = "GPU", device_id = device))
 }
 
 #' Choose the floating-point precision of the computations

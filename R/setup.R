@@ -58,7 +58,12 @@ check_rkeops <- function(verbose = TRUE) {
       if (identical(o$ncore, 0L)) "all" else o$ncore,
       " (see rkeops_use_cpu())")
   say("  precision:     ", o$precision)
-  say("  backend:       CPU (the GPU backend is not available in this version)")
+  say("  backend:       ", o$backend,
+      if (identical(o$backend, "GPU")) paste0(" (device ", o$device_id, ")") else "")
+  gs <- gpu_status()
+  say("  GPU:           ", if (isTRUE(gs$available)) "available" else "not available",
+      " (", gs$status, ")")
+  say(paste0("    ", strsplit(gs$report, "\n", fixed = TRUE)[[1]], collapse = "\n"))
   say("  cache folder:  ", o$cache_dir, " (",
       format_bytes(dir_size(o$cache_dir)), ")")
   ok <- tryCatch(

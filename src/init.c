@@ -2,6 +2,7 @@
 #include <R.h>
 #include <Rinternals.h>
 #include <R_ext/Rdynload.h>
+#include "engine/engine.h"
 
 /* R's registration API stores every entry as a DL_FUNC; the cast goes
  * through void (*)(void), the generic function pointer type, so that
@@ -15,6 +16,9 @@ SEXP rk_last_threads_r(void);
 SEXP rk_ncores_r(void);
 SEXP rk_toolchain_r(void);
 SEXP rk_unload_r(void);
+SEXP rk_compile_gpu_r(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP rk_gpu_status_r(void);
+SEXP rk_gpu_unload_r(void);
 
 static const R_CallMethodDef call_methods[] = {
   CALLDEF(rk_compile_r, 5),
@@ -24,6 +28,9 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(rk_ncores_r, 0),
   CALLDEF(rk_toolchain_r, 0),
   CALLDEF(rk_unload_r, 0),
+  CALLDEF(rk_compile_gpu_r, 6),
+  CALLDEF(rk_gpu_status_r, 0),
+  CALLDEF(rk_gpu_unload_r, 0),
   {NULL, NULL, 0}
 };
 
@@ -31,4 +38,12 @@ void R_init_rkeops(DllInfo *dll) {
   R_registerRoutines(dll, NULL, call_methods, NULL, NULL);
   R_useDynamicSymbols(dll, FALSE);
   R_forceSymbols(dll, TRUE);
+}
+
+/* library.dynam.unload(): the kernels, then the GPU (modules, contexts,
+ * libcuda and libnvrtc handles), before this library goes */
+void R_unload_rkeops(DllInfo *dll) {
+  (void)dll;
+  rk_unload_all();
+  rk_gpu_unload();
 }

@@ -79,12 +79,16 @@ static const char **decls_of(SEXP args, int *n) {
 
 static void kernel_finalizer(SEXP p) { R_ClearExternalPtr(p); }
 
-SEXP rk_compile_r(SEXP formula, SEXP args, SEXP precision, SEXP scheme, SEXP cache_dir) {
+/* rk_compile_r and rk_compile_gpu_r: the kernel behind an external pointer */
+static SEXP compile_kernel(SEXP formula, SEXP args, SEXP precision, SEXP scheme, SEXP cache_dir,
+                           int backend, int device) {
   const char *f = string1(formula, "formula");
   int n;
   const char **decls = decls_of(args, &n);
   rk_options o;
   read_options(precision, scheme, cache_dir, &o);
+  o.backend = backend;
+  o.device = device;
   rk_error e;
   rk_error_init(&e);
   rk_kernel *k = NULL;
@@ -122,10 +126,67 @@ SEXP rk_compile_r(SEXP formula, SEXP args, SEXP precision, SEXP scheme, SEXP cac
   Rf_setAttrib(ptr, Rf_install("reduction"), Rf_mkString(rk_kernel_reduction(k)));
   Rf_setAttrib(ptr, Rf_install("redparam"), Rf_ScalarInteger(rk_kernel_redparam(k)));
   Rf_setAttrib(ptr, Rf_install("hash"), Rf_mkString(rk_kernel_hash(k)));
+  Rf_setAttrib(ptr, Rf_install("backend"), Rf_mkString(backend == RK_BACKEND_GPU ? "GPU" : "CPU"));
   if (rk_cache_fallback())
     Rf_setAttrib(ptr, Rf_install("cache_fallback"), Rf_mkString(rk_cache_fallback()));
   UNPROTECT(np);
   return ptr;
+}
+
+SEXP rk_compile_r(SEXP formula, SEXP args, SEXP precision, SEXP scheme, SEXP cache_dir) {
+  return compile_kernel(formula, args, precision, scheme, cache_dir, RK_BACKEND_CPU, -1);
+}
+
+/* The same kernel for the GPU: CUDA compiled by NVRTC for device `device`
+ * (a whole number, -1 or NA = the default device); rk_run_r runs it there.
+ * Without a usable GPU the result is an "rkeops_engine_error" (code "load")
+ * whose message is the loader's diagnosis. */
+SEXP rk_compile_gpu_r(SEXP formula, SEXP args, SEXP precision, SEXP scheme, SEXP cache_dir,
+                      SEXP device) {
+  if ((TYPEOF(device) != INTSXP && TYPEOF(device) != REALSXP) || XLENGTH(device) != 1)
+    Rf_error("`device` must be a single whole number");
+  int d = -1;
+  if (TYPEOF(device) == INTSXP) {
+    if (INTEGER(device)[0] != NA_INTEGER) d = INTEGER(device)[0];
+  } else {
+    double v = REAL(device)[0];
+    if (!ISNAN(v)) {
+      if (!(v >= -1 && v <= 1024) || v != (double)(int)v)
+        Rf_error("`device` must be -1 (the default device) or a device number >= 0");
+      d = (int)v;
+    }
+  }
+  if (d < -1) Rf_error("`device` must be -1 (the default device) or a device number >= 0");
+  return compile_kernel(formula, args, precision, scheme, cache_dir, RK_BACKEND_GPU, d);
+}
+
+/* list(report = <the engine's situation report>, available = TRUE/FALSE,
+ * status = "ok" | "no-driver" | "no-nvrtc" | "init-failed" | "no-device" |
+ * "unsupported").  Probes (loads libcuda and libnvrtc, initialises the
+ * driver) on each call; cheap after the first. */
+SEXP rk_gpu_status_r(void) {
+  char *buf = R_alloc(16384, 1);
+  int st = rk_gpu_status(buf, 16384);
+  SEXP res = PROTECT(Rf_allocVector(VECSXP, 3));
+  SET_VECTOR_ELT(res, 0, Rf_mkString(buf));
+  SET_VECTOR_ELT(res, 1, Rf_ScalarLogical(st == RK_GPU_OK));
+  SET_VECTOR_ELT(res, 2, Rf_mkString(rk_gpu_status_name(st)));
+  SEXP nms = PROTECT(Rf_allocVector(STRSXP, 3));
+  SET_STRING_ELT(nms, 0, Rf_mkChar("report"));
+  SET_STRING_ELT(nms, 1, Rf_mkChar("available"));
+  SET_STRING_ELT(nms, 2, Rf_mkChar("status"));
+  Rf_setAttrib(res, R_NamesSymbol, nms);
+  UNPROTECT(2);
+  return res;
+}
+
+/* Forgets the GPU kernels, unloads their modules, releases the contexts and
+ * closes libcuda/libnvrtc (also done by the DLL's unload hook, init.c);
+ * the next GPU use loads everything again (after RKEOPS_LIBCUDA or
+ * RKEOPS_LIBNVRTC changed, for instance). */
+SEXP rk_gpu_unload_r(void) {
+  rk_gpu_unload();
+  return R_NilValue;
 }
 
 SEXP rk_generate_r(SEXP formula, SEXP args, SEXP precision, SEXP scheme) {

@@ -263,8 +263,15 @@ static int by_time(const void *a, const void *b) {
   return x->t < y->t ? -1 : x->t > y->t;
 }
 
+static int ends_with(const char *n, const char *ext) {
+  size_t a = strlen(n), b = strlen(ext);
+  return a >= b && strcmp(n + a - b, ext) == 0;
+}
+
+/* our files: rk<version>-<hash>.{so,c,cubin,ptx} */
 static int is_kernel_file(const char *n) {
-  return strncmp(n, "rk", 2) == 0 && (strstr(n, ".so") || strstr(n, ".c"));
+  return strncmp(n, "rk", 2) == 0 && (ends_with(n, ".so") || ends_with(n, ".c") ||
+                                      ends_with(n, ".cubin") || ends_with(n, ".ptx"));
 }
 
 static void cache_evict(const char *dir, const char *keep) {
@@ -387,9 +394,14 @@ int build_kernel(const char *src, const rk_options *o, rk_kernel *proto, rk_erro
   for (int i = 0; i < 32; i++) snprintf(proto->hash + 2 * i, 3, "%02x", d[i]);
   sha256_init(&h);
   sha256_update(&h, proto->hash, 64);
-  for (int p = 0; p < proto->nargs; p++)
+  /* what the source does not say: every declaration (an unused argument
+   * is still checked against its own), row sums, the forward kernel */
+  for (int p = 0; p < proto->nargs; p++) {
+    char d[96];
+    snprintf(d, sizeof d, "|%d,%d,%d|", proto->args[p].pos, proto->args[p].cat, proto->args[p].dim);
     sha256_update(&h, proto->args[p].name, strlen(proto->args[p].name) + 1);
-  /* what the source does not say: row sums and the forward kernel */
+    sha256_update(&h, d, strlen(d));
+  }
   char extra[96];
   snprintf(extra, sizeof extra, "postsum=%d nuser=%d pre=", proto->postsum, proto->nuser);
   sha256_update(&h, extra, strlen(extra));
@@ -455,7 +467,9 @@ int build_kernel(const char *src, const rk_options *o, rk_kernel *proto, rk_erro
   if (from == RK_FROM_COMPILER) cache_evict(dir, path);
   else utime(path, NULL); /* least recently used goes first */
 
-  void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  /* RTLD_NODELETE: the kernels bring the OpenMP runtime, whose idle
+   * threads must not see it unloaded when the last kernel is closed */
+  void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (!dl) {
     const char *m = dlerror();
     rk_seterr(err, RK_ELOAD, -1, "cannot load the compiled kernel '%s': %s", path, m ? m : "?");

@@ -68,7 +68,7 @@ static rk_ctx *ctx_new(rk_error *err) {
   return c;
 }
 
-int rk_generate(const char *formula, const char *const *decls, int ndecls, const rk_options *opt,
+int rk_generate(const char *formula, const char *const *decls, int ndecls, const rk_options *options,
                 char **src, rk_error *err) {
   rk_error_clear(err);
   if (src) *src = NULL;
@@ -76,8 +76,11 @@ int rk_generate(const char *formula, const char *const *decls, int ndecls, const
     rk_seterr(err, RK_EARG, -1, "the formula is missing");
     return err->code;
   }
+  /* a copy, never written after setjmp (no argument can be clobbered) */
   rk_options def;
-  if (!opt) { rk_options_default(&def); opt = &def; }
+  if (options) def = *options;
+  else rk_options_default(&def);
+  const rk_options *const opt = &def;
   rk_ctx *c = ctx_new(err);
   if (!c) return err->code;
   rk_buf *b = malloc(sizeof *b);
@@ -105,7 +108,7 @@ int rk_generate(const char *formula, const char *const *decls, int ndecls, const
   return RK_OK;
 }
 
-int rk_compile(const char *formula, const char *const *decls, int ndecls, const rk_options *opt,
+int rk_compile(const char *formula, const char *const *decls, int ndecls, const rk_options *options,
                rk_kernel **out, rk_error *err) {
   *out = NULL;
   rk_error_clear(err);
@@ -113,8 +116,11 @@ int rk_compile(const char *formula, const char *const *decls, int ndecls, const 
     rk_seterr(err, RK_EARG, -1, "the formula is missing");
     return err->code;
   }
+  /* a copy, never written after setjmp (no argument can be clobbered) */
   rk_options def;
-  if (!opt) { rk_options_default(&def); opt = &def; }
+  if (options) def = *options;
+  else rk_options_default(&def);
+  const rk_options *const opt = &def;
   rk_ctx *c = ctx_new(err);
   if (!c) return err->code;
   rk_buf *b = malloc(sizeof *b);

@@ -352,8 +352,7 @@ void cuda_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   emit_line(e, "const rk_i64 n = r1 - r0, q = i - r0;");
   emit_line(e, "(void)part_i;");
   emit_line(e, "acc_t acc[%d], accb[%d];", accdim, accdim);
-  emit_line(e, "rk_i64 idx[%d], idxb[%d];", idxdim, idxdim);
-  emit_line(e, "(void)idx; (void)idxb;");
+  if (r->idx > 0) emit_line(e, "rk_i64 idx[%d], idxb[%d];", r->idx, r->idx);
   emit_line(e, "for (int k = 0; k < %d; k++) acc[k] = part_v[k * n + q];", accdim);
   if (r->idx > 0) emit_line(e, "for (int k = 0; k < %d; k++) idx[k] = part_i[k * n + q];", r->idx);
   emit_line(e, "for (int s = 1; s < nsplit; s++) {");
@@ -432,7 +431,7 @@ int cuda_build(const char *src, const rk_options *o, rk_kernel *proto, rk_error 
   int cubin = 0;
   if (choose_arch(dev.cc, arch, sizeof arch, &cubin, err) != RK_OK) return err->code;
 
-  /* disk key: everything that makes the binary; memo key: + names, device */
+  /* disk key: everything that makes the binary; memo key: + declarations, device */
   char ver[32];
   snprintf(ver, sizeof ver, "nvrtc-%d", gpu_nvrtc_version());
   sha256_ctx h;
@@ -443,8 +442,15 @@ int cuda_build(const char *src, const rk_options *o, rk_kernel *proto, rk_error 
   hex_digest(&h, proto->hash);
   sha256_init(&h);
   sha256_update(&h, proto->hash, 64);
-  for (int p = 0; p < proto->nargs; p++)
+  /* every declaration: an unused argument's dimension is not in the source,
+   * yet the kernel checks the inputs against it */
+  for (int p = 0; p < proto->nargs; p++) {
+    char decl[96];
+    snprintf(decl, sizeof decl, "%d:%d:%d:", proto->args[p].pos, proto->args[p].cat,
+             proto->args[p].dim);
+    sha256_update(&h, decl, strlen(decl));
     sha256_update(&h, proto->args[p].name, strlen(proto->args[p].name) + 1);
+  }
   char extra[96];
   snprintf(extra, sizeof extra, "postsum=%d nuser=%d device=%d pre=", proto->postsum, proto->nuser,
            dev.ordinal);
@@ -676,6 +682,12 @@ int rk_nvrtc_compile_check(const char *formula, const char *const *decls, int nd
   char *src = NULL;
   if (rk_generate(formula, decls, ndecls, &o, &src, err) != RK_OK) return err->code;
   int cubin = strncmp(arch, "sm_", 3) == 0;
+  if (!strstr(src, CUDA_MARKER)) {
+    free(src);
+    rk_seterr(err, RK_EINTERNAL, -1, "internal error: no CUDA kernel was generated (%s:%d)", __FILE__,
+              __LINE__);
+    return err->code;
+  }
   rk_buf logs;
   buf_init(&logs);
   int rc = RK_OK;

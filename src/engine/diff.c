@@ -336,6 +336,17 @@ rk_node *d_tensorprod(rk_ctx *c, rk_node *n, int i, rk_node *g) {
   return B(c, RK_OP_VECMATMULT, KID(0), g, NULL);
 }
 
+/* TensorDot and Kron are bilinear: the cotangent of a factor is the
+ * adjoint product of the node's cotangent with the other factor, over the
+ * same index lists (second order through them is not supported) */
+rk_node *d_tensordot(rk_ctx *c, rk_node *n, int i, rk_node *g) {
+  int kron = n->op == RK_OP_KRON;
+  int op = kron ? (i == 0 ? RK_OP_KRONADJF : RK_OP_KRONADJG)
+                : (i == 0 ? RK_OP_TENSORDOTADJF : RK_OP_TENSORDOTADJG);
+  rk_node *k[2] = {g, n->kid[1 - i]};
+  return tree_node(c, op, 2, k, n->par, POS);
+}
+
 /* complex: the gradient with respect to the interleaved real
  * representation; for holomorphic f it is g * conj(f') */
 static rk_node *cmul(rk_ctx *c, rk_node *a, rk_node *b) { return B(c, RK_OP_COMPLEXMULT, a, b, NULL); }
@@ -448,8 +459,8 @@ void diff_reduction(rk_ctx *c, rk_red *r, rk_node *v, rk_node *e, long pos) {
   if (r->pre_pos >= 0)
     rk_fail(c, RK_EDIM, pos, "Grad: second-order gradients of %s_Reduction are not supported",
             rk_redops[r->red].name);
-  if (r->postsum)
-    rk_fail(c, RK_EDIM, pos, "Grad: the gradient of a gradient with respect to a parameter is not supported");
+  /* a parameter's gradient (postsum) is a sum over both indices: its
+   * cotangent is a parameter too, and the rules below apply unchanged */
   rk_node *F = r->f, *G = r->g, *Z = NULL, *H = NULL;
   int red = r->red;
   switch (red) {
@@ -511,8 +522,8 @@ void diff_reduction(rk_ctx *c, rk_red *r, rk_node *v, rk_node *e, long pos) {
   r->K = 0;
   r->D = Fp->dim;
   r->DG = 0;
-  if (vcat == RK_CAT_PM) r->postsum = 1;
-  else if (vcat != outcat) r->axis = 1 - r->axis;
+  r->postsum = vcat == RK_CAT_PM;
+  if (vcat != RK_CAT_PM && vcat != outcat) r->axis = 1 - r->axis;
   r->pos = pos;
   rk_redops[RK_RED_SUM].shape(c, r);
 }

@@ -110,7 +110,7 @@ static int try_open(gpu_lib *L, const char *name) {
     return 0;
   }
   L->handle = h;
-  snprintf(L->name, sizeof L->name, "%s", name);
+  snprintf(L->name, sizeof L->name, "%.*s", (int)sizeof L->name - 1, name);
   return 1;
 }
 

@@ -248,6 +248,12 @@ static long prod(const int *d, int n) {
   return p;
 }
 
+static int is_kron(const rk_node *n) {
+  return n->op == RK_OP_KRON || n->op == RK_OP_KRONADJF || n->op == RK_OP_KRONADJG;
+}
+
+/* the lists of a TensorDot, Kron or adjoint node (operand dimensions are
+ * checked by the dimension rules) */
 static void tensor_decode(rk_ctx *c, const rk_node *n, tensor_spec *t) {
   int at = 0;
   memset(t, 0, sizeof *t);
@@ -257,10 +263,9 @@ static void tensor_decode(rk_ctx *c, const rk_node *n, tensor_spec *t) {
     if (t->df[k] < 1) rk_fail(c, RK_EDIM, n->pos, "%s: dimensions must be positive", NAME(n));
   for (int k = 0; k < t->ng; k++)
     if (t->dg[k] < 1) rk_fail(c, RK_EDIM, n->pos, "%s: dimensions must be positive", NAME(n));
-  if (t->nf < 1 || prod(t->df, t->nf) != KD(n, 0) || t->ng < 1 || prod(t->dg, t->ng) != KD(n, 1))
-    rk_fail(c, RK_EDIM, n->pos, "%s: the shapes do not match the operands' dimensions %d and %d",
-            NAME(n), KD(n, 0), KD(n, 1));
-  if (n->op == RK_OP_KRON) {
+  if (t->nf < 1 || t->ng < 1)
+    rk_fail(c, RK_EDIM, n->pos, "%s: the shapes must have at least one axis", NAME(n));
+  if (is_kron(n)) {
     if (t->nf != t->ng)
       rk_fail(c, RK_EDIM, n->pos, "Kron: the two shapes must have the same number of axes");
     t->no = t->nf;
@@ -302,15 +307,37 @@ static void tensor_decode(rk_ctx *c, const rk_node *n, tensor_spec *t) {
   }
 }
 
+static long tensor_terms_count(const tensor_spec *t) {
+  long terms = prod(t->dout, t->no);
+  for (int k = 0; k < t->nc; k++) terms *= t->df[t->cf[k]];
+  return terms;
+}
+
 static int dim_tensordot(rk_ctx *c, rk_node *n) {
   tensor_spec t;
   tensor_decode(c, n, &t);
-  long d = prod(t.dout, t.no);
-  long terms = d;
-  for (int k = 0; k < t.nc; k++) terms *= t.df[t.cf[k]];
+  if (prod(t.df, t.nf) != KD(n, 0) || prod(t.dg, t.ng) != KD(n, 1))
+    rk_fail(c, RK_EDIM, n->pos, "%s: the shapes do not match the operands' dimensions %d and %d",
+            NAME(n), KD(n, 0), KD(n, 1));
+  long d = prod(t.dout, t.no), terms = tensor_terms_count(&t);
   if (d > RK_MAX_DIM || terms > 100000)
     rk_fail(c, RK_EDIM, n->pos, "%s: the product is too large (%ld terms)", NAME(n), terms);
   return (int)d;
+}
+
+/* the adjoints (internal, built by the derivative rules): operands are the
+ * cotangent G of the product and the other factor; the result has the
+ * dimension of the factor being differentiated (F: the first, G: the
+ * second) */
+static int dim_tensoradj(rk_ctx *c, rk_node *n) {
+  tensor_spec t;
+  tensor_decode(c, n, &t);
+  int first = n->op == RK_OP_TENSORDOTADJF || n->op == RK_OP_KRONADJF;
+  long other = first ? prod(t.dg, t.ng) : prod(t.df, t.nf);
+  if (prod(t.dout, t.no) != KD(n, 0) || other != KD(n, 1))
+    rk_fail(c, RK_EINTERNAL, n->pos, "internal error: %s operands of dimensions %d and %d (%s:%d)",
+            NAME(n), KD(n, 0), KD(n, 1), __FILE__, __LINE__);
+  return (int)(first ? prod(t.df, t.nf) : prod(t.dg, t.ng));
 }
 
 /* ------------------------------------------------------------ emitters */
@@ -513,53 +540,94 @@ static void emit_tensorprod(rk_emit *e, const rk_node *n) {
 }
 
 
-/* TensorDot and Kron, fully unrolled: one sum of products per output
- * element (the sizes are bounded by dim_tensordot). */
-static void emit_tensordot(rk_emit *e, const rk_node *n) {
-  tensor_spec t;
-  tensor_decode(e->c, n, &t);
-  char me[32], f[32], g[32];
-  emit_name(e, n->kid[0], f, sizeof f);
-  emit_name(e, n->kid[1], g, sizeof g);
-  open_block(e, n, me, sizeof me);
-  long nout = prod(t.dout, t.no);
+/* TensorDot and Kron, fully unrolled: every term f[fi] g[gi] of output
+ * element o, in increasing o (the sizes are bounded by dim_tensordot). */
+typedef void (*term_fn)(void *ctx, long o, long fi, long gi);
+
+static void tensor_terms(const tensor_spec *t, int kron, term_fn fn, void *ctx) {
+  long nout = prod(t->dout, t->no);
   for (long o = 0; o < nout; o++) {
     int oi[2 * RK_MAX_RANK];          /* output multi-index (permuted axes) */
     long r = o;
-    for (int k = 0; k < t.no; k++) { oi[k] = (int)(r % t.dout[k]); r /= t.dout[k]; }
-    for (int k = 0; k < e->indent; k++) buf_puts(e->b, "  ");
-    buf_printf(e->b, "%s[%ld] = ", me, o);
-    if (n->op == RK_OP_KRON) {
+    for (int k = 0; k < t->no; k++) { oi[k] = (int)(r % t->dout[k]); r /= t->dout[k]; }
+    if (kron) {
       long fi = 0, gi = 0, sf = 1, sg = 1;
-      for (int k = 0; k < t.no; k++) {
-        fi += (oi[k] / t.dg[k]) * sf;
-        gi += (oi[k] % t.dg[k]) * sg;
-        sf *= t.df[k];
-        sg *= t.dg[k];
+      for (int k = 0; k < t->no; k++) {
+        fi += (oi[k] / t->dg[k]) * sf;
+        gi += (oi[k] % t->dg[k]) * sg;
+        sf *= t->df[k];
+        sg *= t->dg[k];
       }
-      buf_printf(e->b, "%s[%ld] * %s[%ld];\n", f, fi, g, gi);
+      fn(ctx, o, fi, gi);
       continue;
     }
-    int fi[RK_MAX_RANK] = {0}, gi[RK_MAX_RANK] = {0};
-    for (int k = 0; k < t.no; k++) {
-      if (t.src[k] < t.nf) fi[t.src[k]] = oi[k];
-      else gi[t.src[k] - t.nf] = oi[k];
+    int fidx[RK_MAX_RANK] = {0}, gidx[RK_MAX_RANK] = {0};
+    for (int k = 0; k < t->no; k++) {
+      if (t->src[k] < t->nf) fidx[t->src[k]] = oi[k];
+      else gidx[t->src[k] - t->nf] = oi[k];
     }
     long ncon = 1;
-    for (int k = 0; k < t.nc; k++) ncon *= t.df[t.cf[k]];
+    for (int k = 0; k < t->nc; k++) ncon *= t->df[t->cf[k]];
     for (long q = 0; q < ncon; q++) {
       long rq = q;
-      for (int k = 0; k < t.nc; k++) {
-        int v = (int)(rq % t.df[t.cf[k]]);
-        rq /= t.df[t.cf[k]];
-        fi[t.cf[k]] = v;
-        gi[t.cg[k]] = v;
+      for (int k = 0; k < t->nc; k++) {
+        int v = (int)(rq % t->df[t->cf[k]]);
+        rq /= t->df[t->cf[k]];
+        fidx[t->cf[k]] = v;
+        gidx[t->cg[k]] = v;
       }
       long lf = 0, lg = 0, sf = 1, sg = 1;
-      for (int k = 0; k < t.nf; k++) { lf += fi[k] * sf; sf *= t.df[k]; }
-      for (int k = 0; k < t.ng; k++) { lg += gi[k] * sg; sg *= t.dg[k]; }
-      buf_printf(e->b, "%s%s[%ld] * %s[%ld]", q ? " + " : "", f, lf, g, lg);
+      for (int k = 0; k < t->nf; k++) { lf += fidx[k] * sf; sf *= t->df[k]; }
+      for (int k = 0; k < t->ng; k++) { lg += gidx[k] * sg; sg *= t->dg[k]; }
+      fn(ctx, o, lf, lg);
     }
+  }
+}
+
+/* one line per target element: target[i] = a[..] * b[..] + ... */
+typedef struct term_list { long n, cap; long *x, *y; } term_list;
+typedef struct term_ctx { rk_ctx *c; term_list *lists; int mode; } term_ctx;
+
+static void add_term(void *p, long o, long fi, long gi) {
+  term_ctx *T = p;
+  long tgt = T->mode == 0 ? o : T->mode == 1 ? fi : gi;
+  long x = T->mode == 0 ? fi : o, y = T->mode == 2 ? fi : gi;
+  term_list *L = &T->lists[tgt];
+  if (L->n == L->cap) {
+    long cap = L->cap ? 2 * L->cap : 4;
+    long *nx = ctx_alloc(T->c, sizeof(long) * (size_t)cap), *ny = ctx_alloc(T->c, sizeof(long) * (size_t)cap);
+    if (L->n) {
+      memcpy(nx, L->x, sizeof(long) * (size_t)L->n);
+      memcpy(ny, L->y, sizeof(long) * (size_t)L->n);
+    }
+    L->x = nx;
+    L->y = ny;
+    L->cap = cap;
+  }
+  L->x[L->n] = x;
+  L->y[L->n] = y;
+  L->n++;
+}
+
+/* TensorDot, Kron (mode 0: out[o] = sum f[fi] g[gi]) and their adjoints
+ * (mode 1: fbar[fi] = sum G[o] g[gi]; mode 2: gbar[gi] = sum G[o] f[fi]) */
+static void emit_tensordot(rk_emit *e, const rk_node *n) {
+  tensor_spec t;
+  tensor_decode(e->c, n, &t);
+  int mode = (n->op == RK_OP_TENSORDOTADJF || n->op == RK_OP_KRONADJF) ? 1
+           : (n->op == RK_OP_TENSORDOTADJG || n->op == RK_OP_KRONADJG) ? 2 : 0;
+  char me[32], a[32], b[32];
+  emit_name(e, n->kid[0], a, sizeof a);
+  emit_name(e, n->kid[1], b, sizeof b);
+  term_ctx T = {e->c, ctx_alloc(e->c, sizeof(term_list) * (size_t)n->dim), mode};
+  tensor_terms(&t, is_kron(n), add_term, &T);
+  open_block(e, n, me, sizeof me);
+  for (long o = 0; o < n->dim; o++) {
+    for (int k = 0; k < e->indent; k++) buf_puts(e->b, "  ");
+    buf_printf(e->b, "%s[%ld] = ", me, o);
+    term_list *L = &T.lists[o];
+    if (L->n == 0) buf_puts(e->b, "0");
+    for (long q = 0; q < L->n; q++) buf_printf(e->b, "%s%s[%ld] * %s[%ld]", q ? " + " : "", a, L->x[q], b, L->y[q]);
     buf_puts(e->b, ";\n");
   }
   close_block(e);

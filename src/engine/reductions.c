@@ -177,8 +177,9 @@ static void kmin_final(rk_emit *e, const rk_red *r, rk_acc A, const char *o, con
  * LogSumExp and its relatives share one accumulator: m = running max of F
  * (a scalar) and S[w] = sum_j exp(F_j - m) W_j[w], rescaled whenever m
  * grows.  The weights W are 1 (LogSumExp, Max_SumShiftExp), G (the Weight
- * forms) or (1, G) (SumSoftMaxWeight).  -Inf terms add nothing, NaN
- * poisons the row, equal infinities add their weights. */
+ * forms) or (1, G) (SumSoftMaxWeight).  -Inf terms add nothing (an all
+ * -Inf row has -Inf as LogSumExp and 0/0 = NaN as soft-max), a NaN
+ * poisons the row whatever its position, +Inf terms add their weights. */
 static int lse_weights(const rk_red *r) {
   switch (r->red) {
   case RK_RED_LOGSUMEXPWEIGHT: case RK_RED_MAX_SUMSHIFTEXPWEIGHT: return r->DG;
@@ -223,12 +224,12 @@ static void lse_update(rk_emit *e, const rk_red *r, rk_acc A, const char *f, con
   emit_line(e, "  double sc = m == -RK_INF ? 0.0 : exp(m - fv);");
   emit_line(e, "  for (int w = 0; w < %d; w++) S[w] = S[w] * sc + %s;", W, we);
   emit_line(e, "  %s[0] = fv;", A.v);
-  emit_line(e, "} else if (fv == m) {");
+  emit_line(e, "} else if (fv == m && fv != -RK_INF) {   /* equal infinities */");
   emit_line(e, "  for (int w = 0; w < %d; w++) S[w] += %s;", W, we);
   emit_line(e, "} else if (fv < m) {");
   emit_line(e, "  double ex = exp(fv - m);");
   emit_line(e, "  for (int w = 0; w < %d; w++) S[w] += ex * %s;", W, we);
-  emit_line(e, "} else {");
+  emit_line(e, "} else if (fv != fv) {                     /* NaN poisons the row */");
   emit_line(e, "  %s[0] = fv; for (int w = 0; w < %d; w++) S[w] = fv;", A.v, W);
   emit_line(e, "}");
   e->indent--;

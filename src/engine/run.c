@@ -106,7 +106,7 @@ int rk_threads(int requested, double work) {
   if (n == 0) n = rk_ncores();
   int limit = env_int("OMP_THREAD_LIMIT");
   if (limit > 0 && n > limit) n = limit;
-  if (work < 65536.0) n = 1;  /* a few microseconds of work: not worth a team */
+  if (work < 262144.0) n = 1;  /* a fraction of a millisecond: not worth a team */
   return n < 1 ? 1 : n;
 }
 

@@ -55,8 +55,10 @@ test_that("set_rkeops_options sets, validates and resets", {
                "Unknown rkeops option(s): 'colour'", fixed = TRUE)
   expect_error(set_rkeops_options("float32"), "`input` should be NULL or a named list")
   expect_error(set_rkeops_options(list("float32")), "named list")
-  expect_error(set_rkeops_options(list(backend = "GPU")),
-               "GPU backend is not available", class = "rkeops_error_gpu")
+  if (!rkeops:::gpu_status()$available) {
+    expect_error(set_rkeops_options(list(backend = "GPU")),
+                 "No usable GPU", class = "rkeops_error_gpu")
+  }
   expect_identical(get_rkeops_options(), now)
   # a missing cache folder is created
   new_dir <- file.path(tempfile(), "sub")
@@ -111,13 +113,34 @@ test_that("rkeops_use_cpu sets the number of threads", {
   expect_error(rkeops_use_cpu(c(1, 2)), "`ncore`")
 })
 
-test_that("rkeops_use_gpu fails clearly and changes nothing", {
+test_that("without a usable GPU, rkeops_use_gpu gives the loader's diagnosis and changes nothing", {
+  st <- rkeops:::gpu_status()
+  skip_if(isTRUE(st$available), "a GPU is available here")
   before <- get_rkeops_options()
-  expect_error(rkeops_use_gpu(), "GPU backend is not available in this version of rkeops",
-               class = "rkeops_error_gpu")
+  err <- expect_error(rkeops_use_gpu(), "No usable GPU", class = "rkeops_error_gpu")
+  # the diagnosis names what was tried for the driver
+  expect_match(conditionMessage(err), "libcuda")
   expect_error(rkeops_use_gpu(0), class = "rkeops_error_gpu")
   expect_error(rkeops_use_gpu("a"), "`device_id`", class = "rkeops_error_arg")
   expect_identical(get_rkeops_options(), before)
+  # check_rkeops() reports the GPU situation and still works on the CPU
+  msgs <- capture_messages(ok <- check_rkeops())
+  expect_true(ok)
+  expect_true(any(grepl("GPU:", msgs)))
+})
+
+test_that("with a usable GPU, kernels on the GPU match the CPU", {
+  skip_if_not(isTRUE(rkeops:::gpu_status()$available), "no usable GPU")
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old[setdiff(names(old), "formula_only")]))
+  set.seed(11)
+  x <- matrix(runif(300), 100, 3); y <- matrix(runif(210), 70, 3); b <- matrix(runif(70), 70, 1)
+  op <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)) * b, 0)", c("x = Vi(3)", "y = Vj(3)", "b = Vj(1)"))
+  rkeops_use_cpu()
+  cpu <- op(list(x, y, b))
+  rkeops_use_gpu()
+  gpu <- op(list(x, y, b))
+  expect_equal(gpu, cpu, tolerance = 1e-12)
 })
 
 test_that("the default cache folder follows RKEOPS_CACHE_DIR, R CMD check, R_user_dir", {

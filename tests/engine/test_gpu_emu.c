@@ -1,0 +1,458 @@
+/*
+ * test_gpu_emu.c -- the GPU backend end to end, on a machine without a GPU:
+ * the engine loads fakecuda/fake_cuda.c and fakecuda/fake_nvrtc.c through
+ * RKEOPS_LIBCUDA and RKEOPS_LIBNVRTC (exactly as it loads the real
+ * libraries), NVRTC's stand-in builds the generated CUDA as host C++
+ * (fakecuda/emu.h), and the fake driver runs every block as real threads
+ * with a barrier for __syncthreads.  So everything but the device itself
+ * runs: the loader and its stubs, the status report, the architecture
+ * choice (CUBIN, or PTX when the device is newer than NVRTC), the disk
+ * cache and the memo, module loading, the launch geometry with its split
+ * of the reduced index and the merge kernel, the gradient orchestration
+ * (forward kernel, row sums), copies in and out, and the freeing of device
+ * memory on every path (failures injected).  Every result is compared with
+ * the CPU backend on the same data.
+ *
+ *   test_gpu_emu DIR      DIR holds libfakecuda.so and libfakenvrtc.so
+ *
+ * The last line is "GPU emulation tests: N passed, M failed".
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "internal.h"
+
+static int passed, failed;
+static const char *cache;
+
+static int check(int ok, const char *fmt, ...) {
+  if (ok) {
+    passed++;
+    return 1;
+  }
+  failed++;
+  va_list ap;
+  va_start(ap, fmt);
+  printf("FAIL ");
+  vprintf(fmt, ap);
+  printf("\n");
+  va_end(ap);
+  return 0;
+}
+
+/* the fake driver's test hooks */
+static int (*live_allocations)(void), (*launches)(void), (*driver_errors)(void);
+static void (*fail_alloc_in)(int), (*fail_launch)(int);
+
+static uint64_t rng_state = 88172645463325252ull;
+static double unif(double lo, double hi) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return lo + (hi - lo) * (double)(rng_state >> 11) * 0x1.0p-53;
+}
+
+static const char *const DECLS[] = {"x = Vi(3)", "y = Vj(3)", "b = Vj(1)", "s = Pm(1)",
+                                    "z = Vi(4)", "w = Vj(4)", NULL};
+#define NDECLS 6
+
+static int compile(const char *f, const char *const *decls, int nd, rk_precision prec,
+                   rk_scheme scheme, int backend, int device, rk_kernel **k, rk_error *e) {
+  rk_options o;
+  rk_options_default(&o);
+  o.precision = prec;
+  o.scheme = scheme;
+  o.cache_dir = cache;
+  o.backend = backend;
+  o.device = device;
+  return rk_compile(f, decls, nd, &o, k, e);
+}
+
+typedef struct data {
+  int n;
+  rk_input in[RK_MAX_ARGS];
+} data;
+
+static void make_data(const rk_kernel *k, int64_t M, int64_t N, data *d) {
+  d->n = rk_kernel_nargs(k);
+  for (int p = 0; p < d->n; p++) {
+    const rk_arginfo *a = rk_kernel_arg(k, p);
+    int64_t rows = a->cat == RK_CAT_I ? M : a->cat == RK_CAT_J ? N : 1;
+    double *v = malloc(sizeof(double) * (size_t)(rows * a->dim));
+    for (int64_t q = 0; v && q < rows * a->dim; q++) v[q] = unif(0.5, 1.5);
+    d->in[p].data = v;
+    d->in[p].nrow = a->cat == RK_CAT_PM ? a->dim : rows;
+    d->in[p].ncol = a->cat == RK_CAT_PM ? 1 : a->dim;
+  }
+}
+
+static void free_data(data *d) {
+  for (int p = 0; p < d->n; p++) free((void *)d->in[p].data);
+}
+
+/* largest |gpu - cpu| relative to the largest |cpu| of its column; a NaN
+ * must be a NaN on both sides (R's NA included) */
+static double max_err(const double *g, const double *c, int64_t n, int cols) {
+  double worst = 0;
+  for (int j = 0; j < cols; j++) {
+    double scale = 0;
+    for (int64_t i = 0; i < n; i++)
+      if (isfinite(c[i + j * n]) && fabs(c[i + j * n]) > scale) scale = fabs(c[i + j * n]);
+    if (scale == 0) scale = 1;
+    for (int64_t i = 0; i < n; i++) {
+      double a = g[i + j * n], b = c[i + j * n], e;
+      if (isnan(a) || isnan(b)) e = isnan(a) && isnan(b) ? 0 : INFINITY;
+      else if (isinf(a) || isinf(b)) e = a == b ? 0 : INFINITY;
+      else e = fabs(a - b) / scale;
+      if (e > worst || e != e) worst = e;
+    }
+  }
+  return worst;
+}
+
+/* GPU against CPU on one formula at M x N; returns 1 when it agreed */
+static int compare(const char *f, const char *const *decls, int nd, rk_precision prec,
+                   rk_scheme scheme, int64_t M, int64_t N) {
+  const char *pn = prec == RK_F32 ? "float32" : "float64";
+  rk_error e;
+  rk_error_init(&e);
+  rk_kernel *kc = NULL, *kg = NULL;
+  if (!check(compile(f, decls, nd, prec, scheme, RK_BACKEND_CPU, -1, &kc, &e) == RK_OK,
+             "%s [%s]: CPU compile: %s", f, pn, e.msg) ||
+      !check(compile(f, decls, nd, prec, scheme, RK_BACKEND_GPU, -1, &kg, &e) == RK_OK,
+             "%s [%s]: GPU compile: %s error: %s%s%s", f, pn, rk_error_code_name(e.code), e.msg,
+             e.log ? "\n" : "", e.log ? e.log : "")) {
+    rk_error_clear(&e);
+    return 0;
+  }
+  data d;
+  make_data(kc, M, N, &d);
+  int64_t nout = 0;
+  int ok = 0;
+  if (check(rk_check_inputs(kg, d.in, d.n, &nout, &e) == RK_OK, "%s: inputs: %s", f, e.msg)) {
+    int cols = rk_kernel_outdim(kg);
+    double *oc = malloc(sizeof(double) * (size_t)(nout * cols));
+    double *og = malloc(sizeof(double) * (size_t)(nout * cols));
+    for (int64_t q = 0; og && q < nout * cols; q++) og[q] = -12345.0;
+    int before = launches();
+    int rc_c = rk_run(kc, d.in, d.n, oc, 2, NULL, NULL, &e);
+    int rc_g = rc_c == RK_OK ? rk_run(kg, d.in, d.n, og, 0, NULL, NULL, &e) : rc_c;
+    if (check(rc_c == RK_OK && rc_g == RK_OK, "%s [%s] %lldx%lld: run: %s", f, pn, (long long)M,
+              (long long)N, e.msg)) {
+      double err = max_err(og, oc, nout, cols);
+      double grow = sqrt((double)(M > N ? M : N) / 1000.0);
+      double tol = (prec == RK_F32 ? 2e-5 : 1e-12) * (grow > 1 ? grow : 1);
+      ok = check(err <= tol, "%s [%s] %lldx%lld: GPU vs CPU error %.3g > %.3g", f, pn,
+                 (long long)M, (long long)N, err, tol);
+      check(launches() > before, "%s: no kernel was launched", f);
+    }
+    check(live_allocations() == 0, "%s: %d device allocations left after the run", f,
+          live_allocations());
+    free(oc);
+    free(og);
+  }
+  free_data(&d);
+  rk_error_clear(&e);
+  return ok;
+}
+
+/* (M, N): several blocks and tiles without split; few rows (split into
+ * 2 and 6 parts with 4 multiprocessors); a single pair */
+static const int64_t SIZES[][2] = {{700, 300}, {67, 1100}, {5, 3000}, {1, 1}};
+#define NSIZES 4
+
+static void reductions(void) {
+  static const char *const reds[][3] = {
+    /* name, extra operand, K */
+    {"Sum", "", ""}, {"Min", "", ""}, {"Max", "", ""}, {"ArgMin", "", ""}, {"ArgMax", "", ""},
+    {"Min_ArgMin", "", ""}, {"Max_ArgMax", "", ""}, {"KMin", "", ", 3"}, {"ArgKMin", "", ", 3"},
+    {"KMin_ArgKMin", "", ", 3"}, {"LogSumExp", "", ""}, {"LogSumExpWeight", ", y", ""},
+    {"SumSoftMaxWeight", ", y", ""}, {"Max_SumShiftExp", "", ""},
+    {"Max_SumShiftExpWeight", ", y", ""}};
+  for (size_t r = 0; r < sizeof reds / sizeof reds[0]; r++) {
+    if (red_lookup(reds[r][0], strlen(reds[r][0])) < 0) continue;
+    for (int axis = 0; axis < 2; axis++) {
+      char f[256];
+      snprintf(f, sizeof f, "%s_Reduction(SqDist(x, y) * b%s%s, %d)", reds[r][0], reds[r][1],
+               reds[r][2], axis);
+      for (int v = 0; v < 2; v++)
+        for (int s = 0; s < NSIZES; s++)
+          compare(f, DECLS, NDECLS, v ? RK_F32 : RK_F64, RK_SCHEME_AUTO, SIZES[s][axis],
+                  SIZES[s][1 - axis]);
+    }
+  }
+  /* every row of the table is covered above */
+  check(RK_RED_COUNT == 15, "reductions.def has %d rows: add the new ones to this test",
+        RK_RED_COUNT);
+}
+
+static void formulas(void) {
+  static const char *const f[] = {
+    "Sum_Reduction(Exp(-SqDist(x, y)) * (b | z), 0)",
+    "Sum_Reduction(Exp(-s * SqDist(x, y)) * x, 1)",
+    "Sum_Reduction(Sqrt(Abs(x - y) + 1) * Log(b) - (x | y) / Norm2(x + y) + Rsqrt(b) ** 3, 0)",
+    "Sum_Reduction(x - y, 0)",
+    "Min_ArgMin_Reduction(x - y, 0)",
+    "KMin_ArgKMin_Reduction(x - y, 2, 1)",
+    "KMin_ArgKMin_Reduction(SqDist(x, y), 5, 0)",  /* K > N at 1 x 1: empty slots, NA */
+    "Sum_Reduction(ComplexMult(z, w), 0)",
+    "Sum_Reduction(s * z, 1)",                     /* no Vj variable: a reduced index of 1 */
+  };
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+    for (int v = 0; v < 2; v++)
+      for (int s = 0; s < NSIZES; s++)
+        compare(f[i], DECLS, NDECLS, v ? RK_F32 : RK_F64, RK_SCHEME_AUTO, SIZES[s][0], SIZES[s][1]);
+  static const rk_scheme sch[] = {RK_SCHEME_DIRECT, RK_SCHEME_BLOCK, RK_SCHEME_KAHAN};
+  for (int k = 0; k < 3; k++)
+    for (int v = 0; v < 2; v++)
+      compare("Sum_Reduction(Exp(-SqDist(x, y)) * b, 0)", DECLS, NDECLS, v ? RK_F32 : RK_F64,
+              sch[k], 5, 3000);
+  /* the widest tile the scheme accepts: 32 rows of 384 float32 columns */
+  const char *wide[] = {"x = Vi(1)", "y = Vj(384)"};
+  compare("Sum_Reduction(x * y, 0)", wide, 2, RK_F32, RK_SCHEME_AUTO, 70, 100);
+}
+
+static void gradients(void) {
+  const char *decls[NDECLS + 2];
+  for (int d = 0; d < NDECLS; d++) decls[d] = DECLS[d];
+  decls[NDECLS] = "e = Vi(1)";
+  decls[NDECLS + 1] = NULL;
+  static const char *const g[] = {
+    "Grad(Sum_Reduction(Exp(-SqDist(x, y)) * b, 0), x, e)",
+    "Grad(Sum_Reduction(Exp(-SqDist(x, y)) * b, 0), y, e)",        /* over i */
+    "Grad(Sum_Reduction(Exp(-s * SqDist(x, y)) * b, 0), s, e)",    /* row sums */
+    "Grad(LogSumExp_Reduction(-SqDist(x, y) * b, 0), x, e)",       /* forward kernel */
+    "Grad(LogSumExp_Reduction(-SqDist(x, y) * b, 0), y, e)",
+    "Grad(Min_Reduction(SqDist(x, y) * b, 0), y, e)",
+  };
+  for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
+    rk_options o;
+    rk_options_default(&o);
+    rk_error e;
+    rk_error_init(&e);
+    int rc = rk_generate(g[i], decls, NDECLS + 1, &o, NULL, &e);
+    rk_error_clear(&e);
+    if (rc != RK_OK) {
+      printf("note: %s does not generate on the CPU either: skipped\n", g[i]);
+      continue;
+    }
+    for (int v = 0; v < 2; v++)
+      for (int s = 0; s < 3; s++)
+        compare(g[i], decls, NDECLS + 1, v ? RK_F32 : RK_F64, RK_SCHEME_AUTO, SIZES[s][0],
+                SIZES[s][1]);
+  }
+}
+
+/* ------------------------------------------------------------ machinery */
+
+static void cache_and_memo(void) {
+  const char *f = "Sum_Reduction(Exp(-SqDist(x, y)) * b, 0)";
+  rk_error e;
+  rk_error_init(&e);
+  rk_kernel *k1 = NULL, *k2 = NULL;
+  rk_unload_all();
+  int rc = compile(f, DECLS, NDECLS, RK_F32, RK_SCHEME_AUTO, RK_BACKEND_GPU, -1, &k1, &e);
+  check(rc == RK_OK && rk_kernel_from(k1) != RK_FROM_MEMO, "first compile: %s", e.msg);
+  rc = compile(f, DECLS, NDECLS, RK_F32, RK_SCHEME_AUTO, RK_BACKEND_GPU, 0, &k2, &e);
+  check(rc == RK_OK && k2 == k1 && rk_kernel_from(k2) == RK_FROM_MEMO,
+        "device -1 and 0 are the same kernel, from the memo");
+  const char *p = rc == RK_OK ? rk_kernel_path(k2) : "";
+  check(strstr(p, ".cubin") != NULL, "compute capability 8.6, NVRTC knows 8.6: a CUBIN, got %s", p);
+  rk_unload_all();
+  rc = compile(f, DECLS, NDECLS, RK_F32, RK_SCHEME_AUTO, RK_BACKEND_GPU, -1, &k1, &e);
+  check(rc == RK_OK && rk_kernel_from(k1) == RK_FROM_DISK, "after rk_unload_all: from the disk, got %d",
+        rc == RK_OK ? rk_kernel_from(k1) : -1);
+  compare(f, DECLS, NDECLS, RK_F32, RK_SCHEME_AUTO, 100, 100);
+  /* a torn file is rebuilt */
+  if (rc == RK_OK) {
+    char *path = strdup(rk_kernel_path(k1));
+    rk_unload_all();
+    FILE *fp = path ? fopen(path, "r+b") : NULL;
+    if (fp) {
+      fseek(fp, 100, SEEK_SET);
+      fputc('#', fp);
+      fclose(fp);
+    }
+    rc = compile(f, DECLS, NDECLS, RK_F32, RK_SCHEME_AUTO, RK_BACKEND_GPU, -1, &k1, &e);
+    check(rc == RK_OK && rk_kernel_from(k1) == RK_FROM_COMPILER, "a corrupted kernel file is rebuilt");
+    free(path);
+  }
+  /* same source, other declarations (an unused argument's dimension is not
+   * in the source): distinct kernels, each checking its own */
+  {
+    const char *u1[] = {"x = Vi(3)", "y = Vj(1)"}, *u2[] = {"x = Vi(3)", "y = Vj(2)"};
+    rk_kernel *ku1 = NULL, *ku2 = NULL;
+    rc = compile("Sum_Reduction(x * IntCst(31), 0)", u1, 2, RK_F64, RK_SCHEME_AUTO,
+                 RK_BACKEND_GPU, -1, &ku1, &e);
+    if (rc == RK_OK)
+      rc = compile("Sum_Reduction(x * IntCst(31), 0)", u2, 2, RK_F64, RK_SCHEME_AUTO,
+                   RK_BACKEND_GPU, -1, &ku2, &e);
+    check(rc == RK_OK && ku1 != ku2 && rk_kernel_arg(ku2, 1)->dim == 2,
+          "declarations y = Vj(1) then Vj(2): two kernels (%s)", e.msg);
+  }
+  /* CPU and GPU kernels of one formula are different kernels */
+  rc = compile(f, DECLS, NDECLS, RK_F32, RK_SCHEME_AUTO, RK_BACKEND_CPU, -1, &k2, &e);
+  check(rc == RK_OK && k2 != k1, "the CPU kernel is not the GPU one");
+  /* a device that does not exist */
+  rc = compile(f, DECLS, NDECLS, RK_F32, RK_SCHEME_AUTO, RK_BACKEND_GPU, 3, &k1, &e);
+  check(rc == RK_EARG && strstr(e.msg, "no GPU device 3") && k1 == NULL,
+        "device 3 of 1: RK_EARG, got %s: %s", rk_error_code_name(rc), e.msg);
+  rk_error_clear(&e);
+}
+
+/* device memory is freed when a run fails half-way */
+static void failures(void) {
+  const char *f = "Grad(LogSumExp_Reduction(-SqDist(x, y) * b, 0), x, Var(6, 1, 0))";
+  rk_error e;
+  rk_error_init(&e);
+  rk_kernel *k = NULL;
+  if (!check(compile(f, DECLS, NDECLS, RK_F64, RK_SCHEME_AUTO, RK_BACKEND_GPU, -1, &k, &e) == RK_OK,
+             "failures: compile %s", e.msg))
+    return;
+  data d;
+  make_data(k, 40, 2000, &d);
+  int64_t nout;
+  rk_check_inputs(k, d.in, d.n, &nout, &e);
+  double *out = malloc(sizeof(double) * (size_t)(nout * rk_kernel_outdim(k)));
+  int errs = driver_errors();
+  for (int n = 1; n <= 24; n++) {
+    fail_alloc_in(n);
+    int rc = rk_run(k, d.in, d.n, out, 0, NULL, NULL, &e);
+    fail_alloc_in(0);
+    check(rc == RK_OK || (rc == RK_ENOMEM && strstr(e.msg, "out of GPU memory")),
+          "allocation %d fails: RK_ENOMEM expected, got %s: %s", n, rk_error_code_name(rc), e.msg);
+    check(live_allocations() == 0, "allocation %d fails: %d allocations left", n, live_allocations());
+    rk_error_clear(&e);
+  }
+  fail_launch(1);
+  int rc = rk_run(k, d.in, d.n, out, 0, NULL, NULL, &e);
+  fail_launch(0);
+  check(rc == RK_EINTERNAL && strstr(e.msg, "cuLaunchKernel") && strstr(e.msg, "CUDA_ERROR_LAUNCH_FAILED"),
+        "a failed launch: RK_EINTERNAL naming the call and the error, got %s: %s",
+        rk_error_code_name(rc), e.msg);
+  check(live_allocations() == 0, "a failed launch: %d allocations left", live_allocations());
+  check(driver_errors() > errs, "the injected failures reached the driver");
+  rk_error_clear(&e);
+  /* interrupted: only between chunks of rows, which need far more rows than
+   * a test can afford: the callback must simply not be called here */
+  free(out);
+  free_data(&d);
+}
+
+/* a device newer than NVRTC knows: PTX for the newest known architecture */
+static void ptx_path(void) {
+  rk_gpu_unload();
+  setenv("FAKECUDA_CC", "90", 1);
+  const char *f = "ArgKMin_Reduction(SqDist(x, y), 3, 0)";
+  rk_error e;
+  rk_error_init(&e);
+  rk_kernel *k = NULL;
+  int rc = compile(f, DECLS, NDECLS, RK_F32, RK_SCHEME_AUTO, RK_BACKEND_GPU, -1, &k, &e);
+  check(rc == RK_OK && strstr(rk_kernel_path(k), ".ptx"),
+        "compute capability 9.0, NVRTC up to 8.6: PTX, got %s %s", rk_error_code_name(rc),
+        rc == RK_OK ? rk_kernel_path(k) : e.msg);
+  compare(f, DECLS, NDECLS, RK_F32, RK_SCHEME_AUTO, 67, 1100);
+  /* older than every architecture NVRTC knows */
+  rk_gpu_unload();
+  setenv("FAKECUDA_CC", "61", 1);
+  rc = compile(f, DECLS, NDECLS, RK_F32, RK_SCHEME_AUTO, RK_BACKEND_GPU, -1, &k, &e);
+  check(rc == RK_EBUILD && strstr(e.msg, "compute capability 6.1"),
+        "compute capability 6.1: RK_EBUILD naming it, got %s: %s", rk_error_code_name(rc), e.msg);
+  rk_gpu_unload();
+  setenv("FAKECUDA_CC", "86", 1);
+  rk_error_clear(&e);
+}
+
+static void status(void) {
+  char rep[8192];
+  int st = rk_gpu_status(rep, sizeof rep);
+  check(st == RK_GPU_OK && rk_gpu_available(), "status with the fake libraries: %s\n%s",
+        rk_gpu_status_name(st), rep);
+  check(strstr(rep, "[0] rkeops fake GPU 0 (CPU emulation): compute capability 8.6") &&
+            strstr(rep, "CUDA 12.4") && strstr(rep, "NVRTC: ") && strstr(rep, "version 12.4"),
+        "the report names the device, the driver and NVRTC:\n%s", rep);
+  printf("%s", rep);
+  /* cuInit failing: the status says so, and so does rk_compile */
+  rk_gpu_unload();
+  setenv("FAKECUDA_FAIL_INIT", "1", 1);
+  st = rk_gpu_status(rep, sizeof rep);
+  check(st == RK_GPU_INIT_FAILED && strstr(rep, "cuInit failed"), "cuInit failing: %s\n%s",
+        rk_gpu_status_name(st), rep);
+  rk_error e;
+  rk_error_init(&e);
+  rk_kernel *k = NULL;
+  int rc = compile("Sum_Reduction(x, 0)", DECLS, NDECLS, RK_F64, RK_SCHEME_AUTO, RK_BACKEND_GPU, -1,
+                   &k, &e);
+  check(rc == RK_ELOAD && strstr(e.msg, "cuInit"), "cuInit failing: rk_compile says %s: %s",
+        rk_error_code_name(rc), e.msg);
+  rk_error_clear(&e);
+  unsetenv("FAKECUDA_FAIL_INIT");
+  rk_gpu_unload();
+  /* no device */
+  setenv("FAKECUDA_NDEV", "0", 1);
+  st = rk_gpu_status(rep, sizeof rep);
+  check(st == RK_GPU_NO_DEVICE, "no device: %s", rk_gpu_status_name(st));
+  unsetenv("FAKECUDA_NDEV");
+  rk_gpu_unload();
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: test_gpu_emu DIR (holding libfakecuda.so and libfakenvrtc.so)\n");
+    return 2;
+  }
+  char lc[4096], ln[4096];
+  snprintf(lc, sizeof lc, "%s/libfakecuda.so", argv[1]);
+  snprintf(ln, sizeof ln, "%s/libfakenvrtc.so", argv[1]);
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  setenv("RKEOPS_LIBCUDA", lc, 1);
+  setenv("RKEOPS_LIBNVRTC", ln, 1);
+  unsetenv("FAKECUDA_CC");
+  char tmpl[] = "/tmp/rk-gpu-emu-XXXXXX";
+  cache = mkdtemp(tmpl);
+  void *h = dlopen(lc, RTLD_NOW | RTLD_LOCAL);
+  if (!cache || !h) {
+    printf("GPU emulation tests: cannot set up (%s)\nGPU emulation tests: 0 passed, 1 failed\n",
+           h ? "no temporary folder" : dlerror());
+    return 1;
+  }
+#define HOOK(var, name) do { void *s_ = dlsym(h, name); memcpy(&var, &s_, sizeof s_); } while (0)
+  HOOK(live_allocations, "fakecuda_live_allocations");
+  HOOK(launches, "fakecuda_launches");
+  HOOK(driver_errors, "fakecuda_errors");
+  HOOK(fail_alloc_in, "fakecuda_fail_alloc_in");
+  HOOK(fail_launch, "fakecuda_fail_launch");
+#undef HOOK
+  static const struct { const char *name; void (*fn)(void); } parts[] = {
+    {"status", status}, {"cache and memo", cache_and_memo}, {"reductions", reductions},
+    {"formulas", formulas}, {"gradients", gradients}, {"failures", failures},
+    {"PTX path", ptx_path}};
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int f0 = failed;
+    parts[i].fn();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("== %s: %s (%.1f s)\n", parts[i].name, failed == f0 ? "ok" : "FAILED",
+           (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+  }
+  rk_unload_all();
+  rk_gpu_unload();
+  void (*shutdown)(void);
+  void *sd = dlsym(h, "fakecuda_shutdown");
+  memcpy(&shutdown, &sd, sizeof sd);
+  if (shutdown) shutdown();
+  dlclose(h);
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache);
+  if (system(cmd) != 0) printf("note: could not remove %s\n", cache);
+  printf("GPU emulation tests: %d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
