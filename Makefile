@@ -7,6 +7,12 @@
 #                 suite; the last line is "N passed, M failed[, K skipped]"
 #   make bench    install, then Rscript bench/bench.R
 #   make check    R CMD build + R CMD check --as-cran on the tarball
+#   make docs     regenerate man/ and NAMESPACE from the roxygen comments
+#   make fuzz     libFuzzer over the engine's front end (clang), 30 minutes
+#                 (FUZZ_SECONDS=...), growing tests/fuzz/corpus
+#   make gpu-check  on a machine with an NVIDIA GPU (no R needed): rk-check
+#                 runs a table of formulas on the GPU against the CPU, then
+#                 a Gaussian benchmark
 #   make clean    remove build products, ./.lib and check output
 #
 # Works from a fresh clone and in CI (no TTY, no stdin).  Nothing here is
@@ -26,7 +32,7 @@ SUBMAKE := $(MAKE)
 # Rscript against the local library first, then the usual ones.
 WITH_LIB = R_LIBS="$(LIB)$${R_LIBS:+:$$R_LIBS}"
 
-.PHONY: all deps install demo test bench check check-deps clean
+.PHONY: all deps install demo test bench check check-deps docs fuzz gpu-check clean
 
 all: install
 
@@ -78,6 +84,23 @@ check: check-deps
 	else manual="--no-manual"; echo "note: no pdflatex, checking with --no-manual"; fi; \
 	echo "R CMD check --as-cran $$manual $(TARBALL)"; \
 	_R_CHECK_CRAN_INCOMING_REMOTE_=false $(R) CMD check --as-cran $$manual $(TARBALL)
+
+docs: deps
+	@$(RSCRIPT) -e 'library(roxygen2)' > /dev/null 2>&1 || { \
+	  SUDO=""; if [ "$$(id -u)" != 0 ] && command -v sudo > /dev/null 2>&1; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends r-cran-roxygen2; }
+	$(RSCRIPT) -e 'roxygen2::roxygenise(roclets = c("rd", "namespace"), load_code = "source")'
+
+fuzz:
+	@command -v clang > /dev/null 2>&1 || { \
+	  SUDO=""; if [ "$$(id -u)" != 0 ] && command -v sudo > /dev/null 2>&1; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends clang; }
+	$(MAKE) -C tests/fuzz fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-1800}
+
+gpu-check:
+	$(MAKE) -C tests/engine gpu-check
 
 clean:
 	@sh ./cleanup
