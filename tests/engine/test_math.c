@@ -100,9 +100,42 @@ static void check_fn(const char *fname, int f32) {
   free(out);
 }
 
+static void test_gradient_size(void);
+
 void test_math(void) {
+  test_gradient_size();
   check_fn("Exp", 0);
   check_fn("Exp", 1);
   check_fn("Log", 0);
   check_fn("Log", 1);
+}
+
+/* Hash-consing keeps gradients small: the gradient of the Gaussian kernel
+ * reuses the kernel value instead of recomputing it, so its kernel
+ * evaluates Exp exactly as often as a forward formula of the same output
+ * dimension (once per unrolled output row), and its temporaries stay
+ * within twice the forward formula's. */
+static int count(const char *s, const char *what) {
+  int n = 0;
+  for (const char *p = strstr(s, what); p; p = strstr(p + 1, what)) n++;
+  return n;
+}
+
+static void test_gradient_size(void) {
+  const char *decls[] = {"x = Vi(3)", "y = Vj(3)", "b = Vj(1)", "e = Vi(1)"};
+  rk_options o = t_opts(RK_F64, RK_SCHEME_AUTO);
+  rk_error e;
+  rk_error_init(&e);
+  char *fwd = NULL, *grad = NULL;
+  int ok = rk_generate("Sum_Reduction(Exp(-SqDist(x, y)) * b * (x - y), 0)", decls, 4, &o, &fwd, &e) == RK_OK &&
+           rk_generate("Grad(Sum_Reduction(Exp(-SqDist(x, y)) * b, 0), x, e)", decls, 4, &o, &grad, &e) == RK_OK;
+  if (CHECK(ok, "gradient size: generation failed: %s", e.msg)) {
+    int ef = count(fwd, "RK_EXP("), eg = count(grad, "RK_EXP(");
+    CHECK(eg == ef && eg > 0, "the Gaussian gradient evaluates Exp %d times per j, the forward formula %d", eg, ef);
+    int tf = count(fwd, "rk_t t"), tg = count(grad, "rk_t t");
+    CHECK(tg <= 2 * tf, "the Gaussian gradient has %d temporaries, the forward formula %d", tg, tf);
+  }
+  free(fwd);
+  free(grad);
+  rk_error_clear(&e);
 }
