@@ -219,7 +219,7 @@ new_identifier <- function(suffix) {
   .rk_state$count <- n
   token <- .rk_state$token
   if (is.null(token)) token <- .rk_state$token <- session_token()
-  paste0("A", token, "n", format(n, scientific = FALSE), suffix)
+  paste0("A", token, "n", sprintf("%.0f", n), suffix)
 }
 
 # Interleave real and imaginary parts column by column.

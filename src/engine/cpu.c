@@ -176,22 +176,6 @@ static void prologue(rk_emit *e, int f32, const char *acc_t) {
 
 /* ------------------------------------------------------------ helpers */
 
-static void collect_vars(rk_node *n, unsigned char *seen, unsigned char *used) {
-  if (seen[n->id]) return;
-  seen[n->id] = 1;
-  if (n->op == RK_OP_VAR) used[n->par[0] < RK_MAX_ARGS ? n->par[0] : 0] = 1;
-  for (int i = 0; i < n->nkids; i++) collect_vars(n->kid[i], seen, used);
-}
-
-static void vars_in_range(rk_ctx *c, rk_node *n, unsigned char *seen) {
-  if (seen[n->id]) return;
-  seen[n->id] = 1;
-  if (n->op == RK_OP_VAR && (n->par[0] < 0 || n->par[0] >= c->nargs))
-    rk_fail(c, RK_EINTERNAL, n->pos, "internal error: variable at position %d is not an input (%s:%d)",
-            n->par[0], __FILE__, __LINE__);
-  for (int i = 0; i < n->nkids; i++) vars_in_range(c, n->kid[i], seen);
-}
-
 static void stack_bytes(rk_node *n, unsigned char *seen, size_t *total) {
   if (seen[n->id]) return;
   seen[n->id] = 1;
@@ -262,11 +246,7 @@ void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
             "formula too large for the CPU scheme: its temporaries need %zu bytes per thread "
             "(limit %d); reduce the inner dimensions", bytes, CPU_STACK_LIMIT);
 
-  unsigned char *used = ctx_alloc(c, RK_MAX_ARGS);
-  memset(seen, 0, (size_t)c->nnodes + 1);
-  for (int k = 0; k < 2; k++) if (roots[k]) collect_vars(roots[k], seen, used);
-  memset(seen, 0, (size_t)c->nnodes + 1);
-  for (int k = 0; k < 2; k++) if (roots[k]) vars_in_range(c, roots[k], seen);
+  unsigned char *used = emit_used_vars(c, roots, 2);
 
   int outcat = r->axis == 0 ? RK_CAT_I : RK_CAT_J;
   int redcat = r->axis == 0 ? RK_CAT_J : RK_CAT_I;
@@ -448,7 +428,7 @@ void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   emit_line(e, "return 0;");
   e->indent--;
   emit_line(e, "}");
-  emit_line(e, "#pragma omp parallel num_threads(nthreads)");
+  emit_line(e, "#pragma omp parallel num_threads(nthreads) if (nthreads > 1)");
   emit_line(e, "{");
   e->indent++;
   emit_line(e, "#ifdef _OPENMP");

@@ -125,22 +125,6 @@ static void prologue(rk_emit *e, int f32, const char *acc_t, int block, int shme
 
 /* ------------------------------------------------------------ helpers */
 
-static void collect_vars(rk_node *n, unsigned char *seen, unsigned char *used) {
-  if (seen[n->id]) return;
-  seen[n->id] = 1;
-  if (n->op == RK_OP_VAR) used[n->par[0] < RK_MAX_ARGS ? n->par[0] : 0] = 1;
-  for (int i = 0; i < n->nkids; i++) collect_vars(n->kid[i], seen, used);
-}
-
-static void vars_in_range(rk_ctx *c, rk_node *n, unsigned char *seen) {
-  if (seen[n->id]) return;
-  seen[n->id] = 1;
-  if (n->op == RK_OP_VAR && (n->par[0] < 0 || n->par[0] >= c->nargs))
-    rk_fail(c, RK_EINTERNAL, n->pos, "internal error: variable at position %d is not an input (%s:%d)",
-            n->par[0], __FILE__, __LINE__);
-  for (int i = 0; i < n->nkids; i++) vars_in_range(c, n->kid[i], seen);
-}
-
 /* values held per thread: every temporary, and the output row's variables
  * (the reduced ones live in shared memory, the parameters stay in place) */
 static void local_values(rk_ctx *c, rk_node *n, unsigned char *seen, int outcat, size_t *total) {
@@ -181,11 +165,7 @@ void cuda_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   const char *redname = redcat == RK_CAT_J ? "Vj" : "Vi";
 
   rk_node *roots[2] = {r->f, r->g};
-  unsigned char *seen = ctx_alloc(c, (size_t)c->nnodes + 1);
-  for (int k = 0; k < 2; k++) if (roots[k]) vars_in_range(c, roots[k], seen);
-  unsigned char *used = ctx_alloc(c, RK_MAX_ARGS);
-  memset(seen, 0, (size_t)c->nnodes + 1);
-  for (int k = 0; k < 2; k++) if (roots[k]) collect_vars(roots[k], seen, used);
+  unsigned char *used = emit_used_vars(c, roots, 2);
 
   /* shared memory: one tile of every reduced variable */
   int cols = 0;
@@ -206,7 +186,7 @@ void cuda_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   /* per-thread values: temporaries, accumulators (twice: partial tile or
    * merge operand), Kahan compensations */
   size_t vals = 0;
-  memset(seen, 0, (size_t)c->nnodes + 1);
+  unsigned char *seen = ctx_alloc(c, (size_t)c->nnodes + 1);
   for (int k = 0; k < 2; k++) if (roots[k]) local_values(c, roots[k], seen, outcat, &vals);
   size_t bytes = vals * esz + 2 * ((size_t)accdim * (size_t)accbytes + (size_t)idxdim * 8) +
                  (scheme == RK_SCHEME_KAHAN ? (size_t)accdim * esz : 0);

@@ -128,3 +128,27 @@ void emit_nodes(rk_emit *e, rk_node **roots, int nroots, int mask_ok,
   for (int r = 0; r < nroots; r++)
     if (roots[r]) walk(e, roots[r], mask_ok, done, seen);
 }
+
+/* The positions of the variables the formulas use (one byte per position,
+ * RK_MAX_ARGS of them); a variable that is not an input (an internal bug,
+ * such as a dummy variable left by forward mode) fails here, before any
+ * code refers to it. */
+static void used_walk(rk_ctx *c, rk_node *n, unsigned char *seen, unsigned char *used) {
+  if (seen[n->id]) return;
+  seen[n->id] = 1;
+  if (n->op == RK_OP_VAR) {
+    if (n->par[0] < 0 || n->par[0] >= c->nargs)
+      rk_fail(c, RK_EINTERNAL, n->pos, "internal error: variable at position %d is not an input (%s:%d)",
+              n->par[0], __FILE__, __LINE__);
+    used[n->par[0]] = 1;
+  }
+  for (int i = 0; i < n->nkids; i++) used_walk(c, n->kid[i], seen, used);
+}
+
+unsigned char *emit_used_vars(rk_ctx *c, rk_node **roots, int nroots) {
+  unsigned char *seen = ctx_alloc(c, (size_t)c->nnodes + 1);
+  unsigned char *used = ctx_alloc(c, RK_MAX_ARGS);
+  for (int k = 0; k < nroots; k++)
+    if (roots[k]) used_walk(c, roots[k], seen, used);
+  return used;
+}

@@ -236,6 +236,7 @@ const char *emit_name(const rk_emit *e, const rk_node *n, char *buf, size_t n_bu
 void emit_nodes(rk_emit *e, rk_node **roots, int nroots, int mask_ok,
                 unsigned char *done);
 void emit_ew(rk_emit *e, const rk_node *n);      /* template emitter */
+unsigned char *emit_used_vars(rk_ctx *c, rk_node **roots, int nroots);
 void emit_none(rk_emit *e, const rk_node *n);
 
 /* diff.c */

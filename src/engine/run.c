@@ -87,9 +87,15 @@ int rk_check_inputs(const rk_kernel *k, const rk_input *in, int nin, int64_t *no
 static int last_threads = 1;
 int rk_last_threads(void) { return last_threads; }
 
+/* read once: sysconf() reads /sys at every call, which costs microseconds
+ * on the path of every tiny reduction */
 int rk_ncores(void) {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
+  static int cores = 0;
+  if (cores == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cores = n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
+  }
+  return cores;
 }
 
 static int env_int(const char *name) {
