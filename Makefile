@@ -13,6 +13,9 @@
 #   make gpu-check  on a machine with an NVIDIA GPU (no R needed): rk-check
 #                 runs a table of formulas on the GPU against the CPU, then
 #                 a Gaussian benchmark
+#   make valgrind the testthat files matching VALGRIND_FILTER under valgrind
+#                 (a build without -march=native in ./.lib/valgrind); fails
+#                 when valgrind reports an error, lists those in our code
 #   make clean    remove build products, ./.lib and check output
 #
 # Works from a fresh clone and in CI (no TTY, no stdin).  Nothing here is
@@ -32,7 +35,8 @@ SUBMAKE := $(MAKE)
 # Rscript against the local library first, then the usual ones.
 WITH_LIB = R_LIBS="$(LIB)$${R_LIBS:+:$$R_LIBS}"
 
-.PHONY: all deps install demo test bench check check-deps docs fuzz gpu-check clean
+.PHONY: all deps install demo test bench check check-deps docs fuzz gpu-check clean \
+        valgrind
 
 all: install
 
@@ -107,3 +111,46 @@ clean:
 	rm -rf "$(LIB)" $(PKG).Rcheck $(PKG)_*.tar.gz
 	@if [ -f tests/engine/Makefile ]; then \
 	  $(MAKE) --no-print-directory -C tests/engine clean || true; fi
+
+# valgrind: R -d valgrind on a representative subset of the testthat suite
+# (the whole suite takes hours under valgrind; VALGRIND_FILTER= with an
+# empty value runs it all). The package is built into ./.lib/valgrind with
+# RKEOPS_NO_MARCH_NATIVE=1, because valgrind does not decode the AVX-512
+# code that -march=native gives the JIT kernels. Leaks count as errors when
+# definite (R keeps much memory reachable at exit, and libgomp's idle
+# threads leave their TLS "possibly lost"). The log goes to a
+# temporary file; the end of the recipe prints valgrind's summary and every
+# error whose stack goes through our code (rkeops.so, the JIT kernels
+# rk*-<hash>.so, src/).
+VALGRIND_FILTER ?= robustness|keops-kernel|formula-errors|reductions
+VALGRIND_FLAGS  ?= --error-exitcode=1 --leak-check=full \
+                   --errors-for-leak-kinds=definite --track-origins=yes \
+                   --num-callers=30
+valgrind: deps
+	@command -v valgrind > /dev/null 2>&1 || \
+	  { echo "valgrind not found (apt-get install -y valgrind)"; exit 1; }
+	@mkdir -p "$(LIB)/valgrind"
+	@sh ./cleanup
+	RKEOPS_NO_MARCH_NATIVE=1 $(R) CMD INSTALL --no-multiarch \
+	  --library="$(LIB)/valgrind" .
+	@sh ./cleanup
+	@work=$$(mktemp -d "$${TMPDIR:-/tmp}/rkeops-valgrind.XXXXXX") || exit 1; \
+	log="$$work/valgrind.log"; \
+	echo "valgrind on tests/testthat (filter '$(VALGRIND_FILTER)'), log in $$log"; \
+	cd tests && R_LIBS="$(LIB)/valgrind$${R_LIBS:+:$$R_LIBS}" \
+	  OMP_THREAD_LIMIT=2 NOT_CRAN=true RKEOPS_VALGRIND=1 \
+	  RKEOPS_CACHE_DIR="$$work/cache" VALGRIND_FILTER='$(VALGRIND_FILTER)' \
+	  $(R) -d "valgrind $(VALGRIND_FLAGS) --log-file=$$log" --vanilla \
+	  --no-echo -e 'suppressPackageStartupMessages({library(testthat); library(rkeops)}); f <- Sys.getenv("VALGRIND_FILTER"); r <- as.data.frame(test_dir("testthat", filter = if (nzchar(f)) f, reporter = "summary", stop_on_failure = FALSE)); nf <- sum(r$$failed) + sum(r$$error); cat(sprintf("R tests: %d passed, %d failed, %d skipped\n", sum(r$$passed), nf, sum(r$$skipped))); if (nf > 0) quit(save = "no", status = 2)' \
+	  < /dev/null; \
+	rc=$$?; \
+	echo; echo "== valgrind summary (exit status $$rc: 1 = valgrind errors, 2 = failed tests)"; \
+	grep -E "ERROR SUMMARY|definitely lost|indirectly lost|possibly lost" "$$log" | sort | uniq -c; \
+	ours=$$(awk '/^==[0-9]+== *$$/ { if (keep && !skip) print blk "\n"; blk = ""; keep = 0; skip = 0; next } \
+	  /^==[0-9]+==/ { if (blk == "") skip = ($$0 ~ /possibly lost|still reachable|indirectly lost|SUMMARY|in use at exit|Memcheck|Copyright|Using Valgrind|Command:|Parent PID|total heap usage|Rerun with|For lists|For counts/); \
+	    blk = (blk == "" ? $$0 : blk "\n" $$0); \
+	    if ($$0 ~ /rkeops\.so|\/rk[0-9]+-[0-9a-f]+\.so|\((r_engine|init|build|compile|cpu|cuda|diff|emit|error|gpu|lex|ops|parse|reductions|run|sha256|tree)\.c:[0-9]+\)/) keep = 1 } \
+	  END { if (keep && !skip) print blk }' "$$log"); \
+	if [ -n "$$ours" ]; then echo "== errors in our code:"; echo "$$ours"; \
+	else echo "== no valgrind error goes through our code (rkeops.so, JIT kernels)"; fi; \
+	exit $$rc

@@ -175,7 +175,7 @@ msg_input_length <- paste0(
 keops_kernel <- function(formula, args, sum_scheme = "auto") {
   call <- sys.call()
   if (!is.character(formula) || length(formula) != 1L || is.na(formula) ||
-      !nzchar(trimws(formula))) {
+      !grepl("[^[:space:]]", formula, useBytes = TRUE)) {
     rk_abort(
       paste0("`formula` should be a single character string; received ",
              fmt_value(formula), "."),
@@ -188,6 +188,13 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
         "`args` should be a character vector with at least one element, ",
         "e.g. c(\"x = Vi(3)\", \"y = Vj(3)\"); received ", fmt_value(args), "."
       ),
+      "arg", call
+    )
+  }
+  if (length(args) > 256L) {
+    rk_abort(
+      sprintf("`args` declares %d arguments; at most 256 are supported.",
+              length(args)),
       "arg", call
     )
   }
@@ -383,13 +390,24 @@ reorder_input <- function(input, st, call) {
   input[idx]
 }
 
+# What a non-numeric input is, for messages: "a character matrix", "a
+# complex vector", "a list", "an object of class factor", "NULL".
+data_kind <- function(v) {
+  if (is.null(v)) return("NULL")
+  if (is.matrix(v) || (is.atomic(v) && is.null(attr(v, "class")))) {
+    return(paste("a", typeof(v), if (is.matrix(v)) "matrix" else "vector"))
+  }
+  if (identical(class(v), "list")) return("a list")
+  paste("an object of class", class(v)[1L])
+}
+
 # Data of a Vi/Vj argument: a double matrix, one row per index.
 as_variable_data <- function(v, row, name, call) {
   if (is.data.frame(v)) v <- as.matrix(v)
   if (!is.numeric(v) && !is.logical(v)) {
     rk_abort(
       sprintf("Input data of argument '%s' should be numeric; received %s.",
-              name, class(v)[1L]),
+              name, data_kind(v)),
       "shape", call
     )
   }
@@ -409,7 +427,7 @@ as_param_data <- function(v, name, call) {
   if (!is.numeric(v) && !is.logical(v)) {
     rk_abort(
       sprintf("Input data of argument '%s' should be numeric; received %s.",
-              name, class(v)[1L]),
+              name, data_kind(v)),
       "shape", call
     )
   }
@@ -419,6 +437,7 @@ as_param_data <- function(v, name, call) {
 # Compile (or find in the engine's memo / the cache folder) the kernel of a
 # state for the current options.
 compile_state <- function(st, o, call = NULL) {
+  check_run_options(o, call)
   k <- if (identical(o$backend, "GPU")) {
     .Call(rk_compile_gpu_r, st$formula, st$args, o$precision, st$sum_scheme,
           o$cache_dir, o$device_id)
@@ -452,6 +471,27 @@ compile_state <- function(st, o, call = NULL) {
   k
 }
 
+# The options a kernel is compiled with. set_rkeops_options() checks them,
+# but options(rkeops = ...) by hand may hold anything: a bad value is then
+# an error naming the option (rather than an unclassed error of the C glue).
+check_run_options <- function(o, call = NULL) {
+  if (!is.list(o)) {
+    rk_abort(
+      paste0("the R option \"rkeops\" should be the list of rkeops options ",
+             "(see set_rkeops_options()); received ", fmt_value(o), "."),
+      "arg", call
+    )
+  }
+  for (n in c("backend", "precision", "device_id")) {
+    validate_option(n, o[[n]], call = call)
+  }
+  cd <- o$cache_dir
+  if (!is.character(cd) || length(cd) != 1L || is.na(cd) || !nzchar(cd)) {
+    validate_option("cache_dir", cd, call = call)
+  }
+  invisible(o)
+}
+
 # Short name of a kernel for messages: 8 hex digits of its hash when the
 # engine gives it, else the formula (shortened).
 kernel_label <- function(st, k) {
@@ -469,7 +509,11 @@ kernel_label <- function(st, k) {
 # pointer emptied by saveRDS()/readRDS() (the engine then answers "load").
 run_kernel <- function(st, inputs, call = NULL) {
   o <- getOption("rkeops")
-  if (is.null(o)) o <- current_options()
+  if (is.null(o)) {
+    o <- current_options()
+  } else if (!is.list(o)) {
+    check_run_options(o, call)
+  }
   k <- st$ptr
   if (is.null(k) || !identical(st$prec, o$precision) ||
       !identical(st$cdir, o$cache_dir) || !identical(st$backend, o$backend) ||

@@ -90,9 +90,20 @@ rk_abort <- function(msg, code = "arg", call = NULL) {
 raise_engine_error <- function(err, call = NULL) {
   code <- err$code
   if (!is.character(code) || length(code) != 1L) code <- "internal"
+  if (identical(code, "interrupt")) rk_interrupt()
   msg <- err$message
   if (!is.character(msg) || length(msg) != 1L) {
     msg <- "unknown error in the rkeops engine"
   }
   rk_abort(msg, code = code, call = call)
+}
+
+# A user interrupt that stopped a kernel between two chunks of rows (the
+# engine has freed everything): raised again as the interrupt condition R
+# itself signals (class c("interrupt", "condition")), so that
+# tryCatch(interrupt = ) and withCallingHandlers() see it; when no handler
+# takes it, back to the top level, as after any interrupt.
+rk_interrupt <- function() {
+  signalCondition(structure(list(), class = c("interrupt", "condition")))
+  invokeRestart("abort")
 }

@@ -127,7 +127,9 @@ static SEXP compile_kernel(SEXP formula, SEXP args, SEXP precision, SEXP scheme,
   Rf_setAttrib(ptr, Rf_install("redparam"), Rf_ScalarInteger(rk_kernel_redparam(k)));
   Rf_setAttrib(ptr, Rf_install("hash"), Rf_mkString(rk_kernel_hash(k)));
   Rf_setAttrib(ptr, Rf_install("backend"), Rf_mkString(backend == RK_BACKEND_GPU ? "GPU" : "CPU"));
-  if (rk_cache_fallback())
+  /* rk_cache_fallback() tells about the last folder choice: a kernel from
+   * the memo chose none (its fallback, if any, is older news) */
+  if (rk_kernel_from(k) != RK_FROM_MEMO && rk_cache_fallback())
     Rf_setAttrib(ptr, Rf_install("cache_fallback"), Rf_mkString(rk_cache_fallback()));
   UNPROTECT(np);
   return ptr;
@@ -260,11 +262,9 @@ SEXP rk_run_r(SEXP ptr, SEXP inputs, SEXP nthreads) {
                                  (long long)nout, INT32_MAX);
   SEXP out = PROTECT(Rf_allocMatrix(REALSXP, (int)nout, outdim));
   int rc = rk_run(k, in, nin, REAL(out), nt, interrupt_pending, NULL, &e);
-  if (rc == RK_EINTERRUPT) {
-    UNPROTECT(1);
-    R_CheckUserInterrupt();
-    Rf_error("interrupted");
-  }
+  /* An interrupt (consumed by interrupt_pending's R_ToplevelExec) comes back
+   * as a record of code "interrupt", which R/ raises again as a genuine
+   * interrupt condition: tryCatch(interrupt = ) sees it. */
   if (rc != RK_OK) {
     SEXP res = engine_error(&e, NULL);
     UNPROTECT(1);

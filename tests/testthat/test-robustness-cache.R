@@ -1,0 +1,268 @@
+# Robustness of the cache folder: 8 R processes compiling the same new
+# formula at once, corrupted kernel files, cache folders that cannot be
+# written. The processes are started with system2(wait = FALSE) and report
+# through files; the parent polls them with a time limit.
+
+rb_rscript <- file.path(R.home("bin"), "Rscript")
+
+skip_without_installed_rkeops <- function() {
+  skip_on_cran()
+  skip_if_not(
+    any(file.exists(file.path(.libPaths(), "rkeops", "DESCRIPTION"))),
+    "rkeops is not installed in the library path"
+  )
+}
+
+# Start `Rscript script args` in the background with the parent's library
+# path and at most 2 threads; output in `log`.
+rb_spawn <- function(script, args, log, cache) {
+  system2(
+    rb_rscript, c("--vanilla", shQuote(script), vapply(args, shQuote, "")),
+    stdout = log, stderr = log, wait = FALSE,
+    env = c(sprintf("R_LIBS=%s", shQuote(paste(.libPaths(), collapse = ":"))),
+            sprintf("RKEOPS_CACHE_DIR=%s", shQuote(cache)),
+            "OMP_THREAD_LIMIT=2")
+  )
+}
+
+# Wait until all `files` exist (TRUE) or `timeout` seconds passed (FALSE).
+rb_wait_files <- function(files, timeout) {
+  t0 <- Sys.time()
+  while (!all(file.exists(files))) {
+    if (as.numeric(Sys.time() - t0, units = "secs") > timeout) return(FALSE)
+    Sys.sleep(0.05)
+  }
+  TRUE
+}
+
+rb_logs <- function(logs) {
+  paste(unlist(lapply(logs[file.exists(logs)], readLines, warn = FALSE)),
+        collapse = "\n")
+}
+
+# A child that compiles the formula of <work>/inputs.rds once <work>/go
+# exists and saves its result (value, origin of the kernel) to
+# <work>/result-<k>.rds (written under another name, then renamed).
+rb_child_compile <- c(
+  "args <- commandArgs(trailingOnly = TRUE)",
+  "work <- args[[1]]; k <- args[[2]]",
+  "suppressPackageStartupMessages(library(rkeops, warn.conflicts = FALSE))",
+  "set_rkeops_cache_dir(Sys.getenv('RKEOPS_CACHE_DIR'), verbose = FALSE)",
+  "rkeops_disable_verbosity(); rkeops_use_cpu(1)",
+  "inp <- readRDS(file.path(work, 'inputs.rds'))",
+  "out <- list()",
+  "for (f in inp$formulas) {",
+  "  op <- keops_kernel(f, inp$args)",
+  "  if (isTRUE(inp$wait)) {",
+  "    file.create(file.path(work, paste0('ready-', k)))",
+  "    t0 <- Sys.time()",
+  "    while (!file.exists(file.path(work, 'go')) &&",
+  "           Sys.time() - t0 < 120) Sys.sleep(0.005)",
+  "  }",
+  "  val <- tryCatch(op(inp$data), error = function(e) conditionMessage(e))",
+  "  out[[f]] <- list(value = val,",
+  "                   from = attr(environment(op)$st$ptr, 'from'))",
+  "}",
+  "tmp <- file.path(work, paste0('partial-', k, '.rds'))",
+  "saveRDS(out, tmp)",
+  "file.rename(tmp, file.path(work, paste0('result-', k, '.rds')))"
+)
+
+rb_cx <- matrix(c(0.1, 0.5, 0.9, 0.2, 0.4, 0.6), 3, 2)
+rb_cy <- matrix(c(0.3, 0.7, 0.2, 0.8), 2, 2)
+rb_cref <- function(n) matrix(n * rowSums(exp(-sqdist_mat(rb_cx, rb_cy))))
+rb_cformula <- function(n) {
+  sprintf("Sum_Reduction(Exp(-SqDist(x, y)) * IntCst(%d), 0)", n)
+}
+rb_cargs <- c("x = Vi(2)", "y = Vj(2)")
+
+# Run children k = 1..n on the formulas; returns their results (or NULL
+# after failing the test).
+rb_run_children <- function(formulas, n, cache, wait = FALSE,
+                            timeout = 180) {
+  work <- tempfile("rb-work-")
+  dir.create(work)
+  script <- file.path(work, "child.R")
+  writeLines(rb_child_compile, script)
+  saveRDS(list(formulas = formulas, args = rb_cargs,
+               data = list(rb_cx, rb_cy), wait = wait),
+          file.path(work, "inputs.rds"))
+  logs <- file.path(work, sprintf("log-%d.txt", seq_len(n)))
+  for (k in seq_len(n)) rb_spawn(script, c(work, k), logs[k], cache)
+  if (wait) {
+    ready <- file.path(work, sprintf("ready-%d", seq_len(n)))
+    if (!rb_wait_files(ready, timeout)) {
+      fail(paste("the R processes did not start:", rb_logs(logs)))
+      return(NULL)
+    }
+    file.create(file.path(work, "go"))
+  }
+  res <- file.path(work, sprintf("result-%d.rds", seq_len(n)))
+  if (!rb_wait_files(res, timeout)) {
+    fail(paste("the R processes did not finish:", rb_logs(logs)))
+    return(NULL)
+  }
+  lapply(res, readRDS)
+}
+
+kernel_files <- function(dir) {
+  list.files(dir, pattern = "^rk.*\\.so$", full.names = TRUE)
+}
+
+test_that("8 R processes compile the same new formula at once", {
+  skip_without_installed_rkeops()
+  cache <- tempfile("rb-cache-concurrent-")
+  dir.create(cache)
+  n <- unique_int()
+  f <- rb_cformula(n)
+  res <- rb_run_children(f, 8L, cache, wait = TRUE)
+  skip_if(is.null(res))
+  for (r in res) {
+    expect_true(is.matrix(r[[f]]$value), info = paste(r[[f]]$value))
+    if (is.matrix(r[[f]]$value)) expect_close(r[[f]]$value, rb_cref(n), 1e-13)
+    expect_true(r[[f]]$from %in% c("compiler", "disk"))
+  }
+  # one kernel, no temporary file left, and the file is whole (its trailer
+  # checks out: this session loads it from disk)
+  expect_length(kernel_files(cache), 1L)
+  expect_identical(list.files(cache, pattern = "^tmp-"), character())
+  old <- set_rkeops_cache_dir(cache, verbose = FALSE)
+  on.exit(set_rkeops_cache_dir(old, verbose = FALSE))
+  op <- keops_kernel(f, rb_cargs)
+  expect_close(op(list(rb_cx, rb_cy)), rb_cref(n), 1e-13)
+  expect_identical(attr(environment(op)$st$ptr, "from"), "disk")
+})
+
+test_that("a corrupted kernel file is detected and rebuilt", {
+  skip_without_installed_rkeops()
+  cache <- tempfile("rb-cache-corrupt-")
+  dir.create(cache)
+  old <- set_rkeops_cache_dir(cache, verbose = FALSE)
+  on.exit(set_rkeops_cache_dir(old, verbose = FALSE))
+  n0 <- unique_int()
+  ns <- n0 + 0:3
+  formulas <- rb_cformula(ns)
+  paths <- character()
+  for (f in formulas) {
+    before <- kernel_files(cache)
+    op <- keops_kernel(f, rb_cargs)
+    op(list(rb_cx, rb_cy))
+    paths <- c(paths, setdiff(kernel_files(cache), before))
+  }
+  expect_length(paths, 4L)
+  md5 <- unname(tools::md5sum(paths))
+  size <- file.size(paths)
+  # 1: bytes overwritten in the middle; 2: truncated to half;
+  # 3: replaced by text; 4: its trailer cut off (a torn write). Each is
+  # written beside and renamed into place: this session has the files
+  # mapped, and rewriting a loaded shared object in place would change its
+  # code under our feet.
+  replace_file <- function(path, bytes) {
+    tmp <- paste0(path, ".corrupt")
+    writeBin(bytes, tmp)
+    file.rename(tmp, path)
+  }
+  bytes <- readBin(paths[1], "raw", size[1])
+  mid <- size[1] %/% 2
+  bytes[mid + 0:63] <- as.raw(0xAB)
+  replace_file(paths[1], bytes)
+  replace_file(paths[2], readBin(paths[2], "raw", size[2] %/% 2))
+  replace_file(paths[3], charToRaw("this is not a shared object\n"))
+  replace_file(paths[4], readBin(paths[4], "raw", size[4] - 79L))
+  md5_bad <- unname(tools::md5sum(paths))
+  expect_false(any(md5_bad == md5))
+  # a new R process compiles the formulas again: right values, files
+  # rebuilt (not byte for byte: the compiler records the temporary source
+  # name)
+  res <- rb_run_children(formulas, 1L, cache)
+  skip_if(is.null(res))
+  for (k in seq_along(formulas)) {
+    r <- res[[1]][[formulas[k]]]
+    expect_true(is.matrix(r$value), info = paste(r$value))
+    if (is.matrix(r$value)) expect_close(r$value, rb_cref(ns[k]), 1e-13)
+    expect_identical(r$from, "compiler")
+  }
+  rebuilt <- unname(tools::md5sum(paths))
+  expect_false(any(rebuilt == md5_bad))
+  expect_identical(file.size(paths), size)
+  expect_identical(list.files(cache, pattern = "^tmp-"), character())
+  # and the next process loads them from disk: their trailers check out
+  res <- rb_run_children(formulas, 1L, cache)
+  skip_if(is.null(res))
+  for (k in seq_along(formulas)) {
+    r <- res[[1]][[formulas[k]]]
+    if (is.matrix(r$value)) expect_close(r$value, rb_cref(ns[k]), 1e-13)
+    expect_identical(r$from, "disk")
+  }
+})
+
+# Compile a new formula with the cache folder `dir` (set by hand, as a
+# folder that later became unusable); returns the warnings and the value.
+compile_with_cache <- function(dir, n) {
+  o <- get_rkeops_options()
+  o$cache_dir <- dir
+  old <- options(rkeops = o)
+  on.exit(options(old))
+  op <- keops_kernel(rb_cformula(n), rb_cargs)
+  warnings <- character()
+  value <- withCallingHandlers(
+    op(list(rb_cx, rb_cy)),
+    warning = function(w) {
+      warnings <<- c(warnings, conditionMessage(w))
+      invokeRestart("muffleWarning")
+    }
+  )
+  list(value = value, warnings = warnings, ptr = environment(op)$st$ptr)
+}
+
+test_that("an unusable cache folder falls back to a temporary one", {
+  skip_on_cran() # the fallback folder is $TMPDIR/rkeops-cache-<uid>
+  tmp <- Sys.getenv("TMPDIR", "/tmp")
+  if (!nzchar(tmp)) tmp <- "/tmp"
+  # the cache folder path is a regular file
+  dir <- tempfile("rb-cache-file-")
+  writeLines("a file", dir)
+  n <- unique_int()
+  r <- compile_with_cache(dir, n)
+  expect_close(r$value, rb_cref(n), 1e-13)
+  expect_length(r$warnings, 1L)
+  expect_match(r$warnings, "cannot be written", fixed = TRUE)
+  expect_match(r$warnings, dir, fixed = TRUE)
+  expect_identical(attr(r$ptr, "cache_fallback"), dir)
+  fallback <- list.files(tmp, pattern = "^rkeops-cache-", full.names = TRUE)
+  in_fallback <- basename(unlist(lapply(fallback, list.files)))
+  expect_true(any(grepl(paste0("^rk.*-", attr(r$ptr, "hash"), "\\.so$"),
+                        in_fallback)))
+  expect_identical(readLines(dir), "a file")
+  # the cache folder is under a file
+  n2 <- n + 1L
+  r <- compile_with_cache(file.path(dir, "sub"), n2)
+  expect_close(r$value, rb_cref(n2), 1e-13)
+  expect_length(r$warnings, 1L)
+  expect_match(r$warnings, file.path(dir, "sub"), fixed = TRUE)
+  # the same kernel again with a usable folder comes from memory: no
+  # warning about the earlier folder
+  good <- tempfile("rb-cache-good-")
+  dir.create(good)
+  r <- compile_with_cache(good, n2)
+  expect_close(r$value, rb_cref(n2), 1e-13)
+  expect_identical(r$warnings, character())
+  expect_null(attr(r$ptr, "cache_fallback"))
+})
+
+test_that("a read-only cache folder falls back to a temporary one", {
+  skip_on_cran()
+  dir <- tempfile("rb-cache-readonly-")
+  dir.create(dir)
+  Sys.chmod(dir, "0555")
+  on.exit(Sys.chmod(dir, "0755"))
+  # root ignores permissions: nothing to test then
+  skip_if(file.access(dir, 2L) == 0L,
+          "the folder stays writable (running as root)")
+  n <- unique_int()
+  r <- compile_with_cache(dir, n)
+  expect_close(r$value, rb_cref(n), 1e-13)
+  expect_length(r$warnings, 1L)
+  expect_match(r$warnings, dir, fixed = TRUE)
+  expect_length(list.files(dir, all.files = TRUE, no.. = TRUE), 0L)
+})
