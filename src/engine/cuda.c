@@ -31,7 +31,7 @@
  *     reduction's merge emitter, then finalize.
  *
  * Splitting: when the output has too few rows to give each multiprocessor
- * four blocks, the launcher (cuda_run) splits the reduced index over
+ * four blocks, the launcher (cuda_run_one) splits the reduced index over
  * gridDim.y (whole tiles, each split at least two tiles, at most 1024
  * splits); merges keep the order of the splits, so ties keep the smallest
  * index as on the CPU.
@@ -595,52 +595,13 @@ static int run_one(const rk_kernel *k, const rk_input *in, const int64_t rows[2]
   return rc;
 }
 
-/* rk_run's steps (run.c) on the device: the forward kernel of a gradient
- * first, its result as the last input; row sums for parameter gradients. */
-int cuda_run(const rk_kernel *k, const rk_input *in, int nin, const int64_t rows[2], double *out,
-             rk_interrupt_fn intr, void *intr_data, rk_error *err) {
+/* One GPU kernel on all its inputs (rk_run in run.c does the steps around
+ * it for both backends: a gradient's forward kernel, row sums). */
+int cuda_run_one(const rk_kernel *k, const rk_input *in, const int64_t rows[2], double *out,
+                 rk_interrupt_fn intr, void *intr_data, rk_error *err) {
   gpu_device dev;
   if (gpu_open(k->device, &dev, err) != RK_OK) return err->code;
-  rk_input all[RK_MAX_ARGS];
-  memcpy(all, in, sizeof(rk_input) * (size_t)nin);
-  double *saved = NULL, *tmp = NULL;
-  int rc = RK_OK;
-  if (k->pre) {
-    const rk_kernel *f = k->pre;
-    int64_t n = rows[f->outcat];
-    saved = malloc(sizeof(double) * (size_t)(n * f->outdim > 0 ? n * f->outdim : 1));
-    if (!saved) {
-      rk_seterr(err, RK_ENOMEM, -1, "out of memory");
-      return err->code;
-    }
-    rc = run_one(f, in, rows, saved, &dev, intr, intr_data, err);
-    if (rc != RK_OK) goto done;
-    all[nin].data = saved;
-    all[nin].nrow = n;
-    all[nin].ncol = f->outdim;
-  }
-  if (k->postsum) {
-    int64_t n = rows[k->outcat];
-    tmp = malloc(sizeof(double) * (size_t)(n * k->outdim > 0 ? n * k->outdim : 1));
-    if (!tmp) {
-      rk_seterr(err, RK_ENOMEM, -1, "out of memory");
-      rc = err->code;
-      goto done;
-    }
-    rc = run_one(k, all, rows, tmp, &dev, intr, intr_data, err);
-    if (rc != RK_OK) goto done;
-    for (int c = 0; c < k->outdim; c++) {
-      double s = 0;
-      for (int64_t r = 0; r < n; r++) s += tmp[r + c * n];
-      out[c] = s;
-    }
-  } else {
-    rc = run_one(k, all, rows, out, &dev, intr, intr_data, err);
-  }
-done:
-  free(saved);
-  free(tmp);
-  return rc;
+  return run_one(k, in, rows, out, &dev, intr, intr_data, err);
 }
 
 /* ------------------------------------------------------------ compile-only check */

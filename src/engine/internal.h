@@ -301,9 +301,10 @@ void build_memo_drop_backend(int backend);
 /* cuda.c: the GPU map-reduce scheme (generation, NVRTC build, launches) */
 void cuda_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out);
 int cuda_build(const char *src, const rk_options *o, rk_kernel *proto, rk_error *err);
-/* rk_run of a GPU kernel; rows: rows of the i and j variables (checked) */
-int cuda_run(const rk_kernel *k, const rk_input *in, int nin, const int64_t rows[2],
-             double *out, rk_interrupt_fn intr, void *intr_data, rk_error *err);
+/* one GPU kernel on all its inputs; rows: rows of the i and j variables
+ * (checked by rk_run, which also runs a gradient's forward kernel) */
+int cuda_run_one(const rk_kernel *k, const rk_input *in, const int64_t rows[2], double *out,
+                 rk_interrupt_fn intr, void *intr_data, rk_error *err);
 
 /* gpu.c: libcuda and libnvrtc at run time; every return code checked and
  * turned into an rk_error */

@@ -180,12 +180,17 @@ done:
   return rc;
 }
 
+/* one kernel on the backend it was built for */
+static int run_any(const rk_kernel *k, const rk_input *in, int64_t rows[2], double *out,
+                   int nthreads, rk_interrupt_fn intr, void *intr_data, rk_error *err) {
+  if (k->backend == RK_BACKEND_GPU) return cuda_run_one(k, in, rows, out, intr, intr_data, err);
+  return run_kernel(k, in, rows, out, nthreads, intr, intr_data, err);
+}
+
 int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out, int nthreads,
            rk_interrupt_fn intr, void *intr_data, rk_error *err) {
   int64_t rows[2];
   if (check_rows(k, in, nin, rows, err) != RK_OK) return err->code;
-  if (k->backend == RK_BACKEND_GPU)  /* the same steps on the device (cuda.c) */
-    return cuda_run(k, in, nin, rows, out, intr, intr_data, err);
   rk_input all[RK_MAX_ARGS];
   memcpy(all, in, sizeof(rk_input) * (size_t)nin);
   double *saved = NULL, *tmp = NULL;
@@ -199,7 +204,7 @@ int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out, int nth
       rk_seterr(err, RK_ENOMEM, -1, "out of memory");
       return err->code;
     }
-    rc = run_kernel(f, in, rows, saved, nthreads, intr, intr_data, err);
+    rc = run_any(f, in, rows, saved, nthreads, intr, intr_data, err);
     if (rc != RK_OK) goto done;
     all[nin].data = saved;
     all[nin].nrow = n;
@@ -214,7 +219,7 @@ int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out, int nth
       rc = err->code;
       goto done;
     }
-    rc = run_kernel(k, all, rows, tmp, nthreads, intr, intr_data, err);
+    rc = run_any(k, all, rows, tmp, nthreads, intr, intr_data, err);
     if (rc != RK_OK) goto done;
     for (int c = 0; c < k->outdim; c++) {
       double s = 0;
@@ -222,7 +227,7 @@ int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out, int nth
       out[c] = s;
     }
   } else {
-    rc = run_kernel(k, all, rows, out, nthreads, intr, intr_data, err);
+    rc = run_any(k, all, rows, out, nthreads, intr, intr_data, err);
   }
 done:
   free(saved);
