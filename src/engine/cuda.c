@@ -90,35 +90,11 @@ static void prologue(rk_emit *e, int f32, const char *acc_t, int block, int shme
     "typedef long long rk_i64;\n"
     "#define int64_t rk_i64\n");
   buf_printf(b, "typedef %s rk_t;\ntypedef %s acc_t;\n", f32 ? "float" : "double", acc_t);
-  static const char *fns[][3] = {
-    {"RK_EXP", "exp", "expf"}, {"RK_LOG", "log", "logf"}, {"RK_SQRT", "sqrt", "sqrtf"},
-    {"RK_FABS", "fabs", "fabsf"}, {"RK_SIN", "sin", "sinf"}, {"RK_COS", "cos", "cosf"},
-    {"RK_POW", "pow", "powf"}, {"RK_FLOOR", "floor", "floorf"}, {"RK_ROUND", "round", "roundf"},
-    {"RK_ASIN", "asin", "asinf"}, {"RK_ACOS", "acos", "acosf"}, {"RK_ATAN", "atan", "atanf"},
-    {"RK_ATAN2", "atan2", "atan2f"},
-  };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
-    buf_printf(b, "#define %s %s\n", fns[i][0], fns[i][f32 ? 2 : 1]);
   buf_puts(b,
     "#define RK_DEV __device__ __forceinline__\n"
-    "#define RK_INF __longlong_as_double(0x7ff0000000000000LL)\n"
-    "#define RK_MIN(a, b) ((a) < (b) ? (a) : (b))\n"
-    "/* ascending order with NaN first; RK_BEFORE_MAX: descending, NaN first */\n"
-    "#define RK_BEFORE(a, b) ((a) != (a) ? (b) == (b) : (a) < (b))\n"
-    "#define RK_BEFORE_MAX(a, b) ((a) != (a) ? (b) == (b) : (a) > (b))\n"
-    "RK_DEV rk_t rk_powi(rk_t x, int n) {\n"
-    "  unsigned m = n < 0 ? 0u - (unsigned)n : (unsigned)n;\n"
-    "  rk_t r = 1;\n"
-    "  while (m) { if (m & 1u) r *= x; x *= x; m >>= 1; }\n"
-    "  return n < 0 ? (rk_t)1 / r : r;\n"
-    "}\n"
-    "RK_DEV rk_t rk_rsqrt(rk_t x) { return x == 0 ? (rk_t)0 : (rk_t)1 / RK_SQRT(x); }\n"
-    "/* round to d decimals, halves away from zero (C round) */\n"
-    "RK_DEV rk_t rk_round(rk_t x, int d) {\n"
-    "  if (d == 0) return RK_ROUND(x);\n"
-    "  rk_t p = rk_powi((rk_t)10, d);\n"
-    "  return RK_ROUND(x * p) / p;\n"
-    "}\n"
+    "#define RK_INF __longlong_as_double(0x7ff0000000000000LL)\n");
+  emit_prologue_common(b, f32, "exp", "log");
+  buf_puts(b,
     "/* R's NA_real_: a NaN with payload 1954 */\n"
     "RK_DEV double rk_na(void) { return __longlong_as_double(0x7ff00000000007a2LL); }\n\n");
 }

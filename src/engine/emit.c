@@ -152,3 +152,38 @@ unsigned char *emit_used_vars(rk_ctx *c, rk_node **roots, int nroots) {
     if (roots[k]) used_walk(c, roots[k], seen, used);
   return used;
 }
+
+/* The part of the generated prologue that both dialects share, written
+ * after each defines RK_DEV (its function qualifier), rk_t and RK_INF:
+ * the math name map (exp and log may be our own kernels), the ordering
+ * macros of the reductions and the small helpers of the op templates. */
+void emit_prologue_common(rk_buf *b, int f32, const char *exp_name, const char *log_name) {
+  static const char *fns[][3] = {
+    {"RK_SQRT", "sqrt", "sqrtf"}, {"RK_FABS", "fabs", "fabsf"}, {"RK_SIN", "sin", "sinf"},
+    {"RK_COS", "cos", "cosf"}, {"RK_POW", "pow", "powf"}, {"RK_FLOOR", "floor", "floorf"},
+    {"RK_ROUND", "round", "roundf"}, {"RK_ASIN", "asin", "asinf"}, {"RK_ACOS", "acos", "acosf"},
+    {"RK_ATAN", "atan", "atanf"}, {"RK_ATAN2", "atan2", "atan2f"},
+  };
+  buf_printf(b, "#define RK_EXP %s%s\n#define RK_LOG %s%s\n", exp_name, f32 ? "f" : "", log_name,
+             f32 ? "f" : "");
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+    buf_printf(b, "#define %s %s\n", fns[i][0], fns[i][f32 ? 2 : 1]);
+  buf_puts(b,
+    "#define RK_MIN(a, b) ((a) < (b) ? (a) : (b))\n"
+    "/* ascending order with NaN first; RK_BEFORE_MAX: descending, NaN first */\n"
+    "#define RK_BEFORE(a, b) ((a) != (a) ? (b) == (b) : (a) < (b))\n"
+    "#define RK_BEFORE_MAX(a, b) ((a) != (a) ? (b) == (b) : (a) > (b))\n"
+    "RK_DEV rk_t rk_powi(rk_t x, int n) {\n"
+    "  unsigned m = n < 0 ? 0u - (unsigned)n : (unsigned)n;\n"
+    "  rk_t r = 1;\n"
+    "  while (m) { if (m & 1u) r *= x; x *= x; m >>= 1; }\n"
+    "  return n < 0 ? (rk_t)1 / r : r;\n"
+    "}\n"
+    "RK_DEV rk_t rk_rsqrt(rk_t x) { return x == 0 ? (rk_t)0 : (rk_t)1 / RK_SQRT(x); }\n"
+    "/* round to d decimals, halves away from zero (C round) */\n"
+    "RK_DEV rk_t rk_round(rk_t x, int d) {\n"
+    "  if (d == 0) return RK_ROUND(x);\n"
+    "  rk_t p = rk_powi((rk_t)10, d);\n"
+    "  return RK_ROUND(x * p) / p;\n"
+    "}\n");
+}

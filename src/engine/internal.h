@@ -237,6 +237,7 @@ void emit_nodes(rk_emit *e, rk_node **roots, int nroots, int mask_ok,
                 unsigned char *done);
 void emit_ew(rk_emit *e, const rk_node *n);      /* template emitter */
 unsigned char *emit_used_vars(rk_ctx *c, rk_node **roots, int nroots);
+void emit_prologue_common(rk_buf *b, int f32, const char *exp_name, const char *log_name);
 void emit_none(rk_emit *e, const rk_node *n);
 
 /* diff.c */
