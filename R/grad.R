@@ -105,19 +105,11 @@ grad <- function(f, gradin, opstr, var, index) {
     )
   }
   v <- merge_variables(f, gradin)
-  key <- paste(c("Grad", opstr, index, k, f$formula, gradin$formula, v$args),
-               collapse = "|")
-  lt <- .rk_state$lt
-  st <- lt[[key]]
-  if (is.null(st)) {
-    r <- lt_rename(f, v$args, c(f$formula, gradin$formula))
-    formula <- sprintf("Grad(%s_Reduction(%s,%s),V%d,%s)", opstr,
-                       r$formula[1L], if (index == "j") "0" else "1", k,
-                       r$formula[2L])
-    st <- lt_kernel_state(formula, r$args, call)
-    assign(key, st, envir = lt)
-    .rk_state$nlt <- .rk_state$nlt + 1L
-  }
+  r <- lt_rename(f, v$args, c(f$formula, gradin$formula))
+  formula <- sprintf("Grad(%s_Reduction(%s,%s),V%d,%s)", opstr,
+                     r$formula[1L], if (index == "j") "0" else "1", k,
+                     r$formula[2L])
+  st <- lt_kernel_state(formula, r$args, call)
   if (isTRUE(getOption("rkeops")$formula_only)) print_formula_only(st, call)
   run_kernel(st, v$data, call)
 }

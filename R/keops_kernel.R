@@ -507,18 +507,23 @@ kernel_label <- function(st, k) {
 # Run the kernel of a state on inputs already in position order and in the
 # engine's layout. Compiles when needed: first call, options changed, or a
 # pointer emptied by saveRDS()/readRDS() (the engine then answers "load").
-run_kernel <- function(st, inputs, call = NULL) {
-  o <- getOption("rkeops")
+run_kernel <- function(st, inputs, call = NULL, o = getOption("rkeops")) {
   if (is.null(o)) {
     o <- current_options()
   } else if (!is.list(o)) {
     check_run_options(o, call)
   }
   k <- st$ptr
-  if (is.null(k) || !identical(st$prec, o$precision) ||
-      !identical(st$cdir, o$cache_dir) || !identical(st$backend, o$backend) ||
-      !identical(st$device, o$device_id)) {
-    k <- compile_state(st, o, call)
+  # st$opts is the options list the kernel was last checked against: while
+  # the options are not set again, one pointer comparison suffices
+  if (is.null(k) || !identical(st$opts, o)) {
+    if (is.null(k) || !identical(st$prec, o$precision) ||
+        !identical(st$cdir, o$cache_dir) ||
+        !identical(st$backend, o$backend) ||
+        !identical(st$device, o$device_id)) {
+      k <- compile_state(st, o, call)
+    }
+    st$opts <- o
   }
   res <- .Call(rk_run_r, k, inputs, o$ncore)
   if (is.list(res)) {

@@ -47,18 +47,17 @@ check_dim_res <- function(dim_res, call) {
 # opstr(x) or opstr(x,opt_arg) or opstr(x,opt_arg,opt_arg2).
 unaryop <- function(x, opstr, opt_arg = NA, opt_arg2 = NA, res_type = NA,
                     dim_res = NA, call = NULL) {
-  x <- as_operand(x, "x", call)
+  if (!inherits(x, "LazyTensor")) x <- as_operand(x, "x", call)
   extra <- ""
   if (!is_na1(opt_arg)) {
     extra <- paste0(",", fmt_param(opt_arg))
     if (!is_na1(opt_arg2)) extra <- paste0(extra, ",", fmt_param(opt_arg2))
   }
-  check_dim_res(dim_res, call)
-  res <- x
-  res$formula <- paste0(opstr, "(", x$formula, extra, ")")
-  res$dimres <- if (is.na(dim_res)) x$dimres else as.integer(dim_res)
-  if (!is.na(res_type)) class(res) <- lt_class(res_type)
-  res
+  if (!is_na1(dim_res)) check_dim_res(dim_res, call)
+  cplx <- if (is.na(res_type)) inherits(x, "ComplexLazyTensor") else
+    res_type == "ComplexLazyTensor"
+  .Call(rk_lt_node_r, opstr, FALSE, list(x), extra,
+        if (is.na(dim_res)) x$dimres else dim_res, cplx)
 }
 
 # Integer parameters of an operation, written without exponent.
@@ -93,13 +92,15 @@ merge_variables <- function(x, y, z = NULL) {
 # NA (none).
 check_dims <- function(dims, opstr, dim_check_type, call) {
   if (is_na1(dim_check_type)) return(invisible())
+  u <- unique(dims)
+  if (length(u) == 1L) return(invisible())
   received <- if (length(dims) == 2L) {
     sprintf("%d and %d", dims[1L], dims[2L])
   } else {
     sprintf("%d, %d and %d", dims[1L], dims[2L], dims[3L])
   }
   if (dim_check_type == "sameor1") {
-    if (length(setdiff(unique(dims), 1L)) > 1L) {
+    if (length(u[u != 1L]) > 1L) {
       rk_abort(
         sprintf(paste0("Operation `%s` expects inputs of the same ",
                        "dimension or dimension 1. Received %s."),
@@ -107,7 +108,7 @@ check_dims <- function(dims, opstr, dim_check_type, call) {
         "dim", call
       )
     }
-  } else if (length(unique(dims)) > 1L) {
+  } else {
     rk_abort(
       sprintf(paste0("Operation `%s` expects inputs of the same ",
                      "dimension. Received %s."), opstr, received),
@@ -122,30 +123,26 @@ check_dims <- function(dims, opstr, dim_check_type, call) {
 binaryop <- function(x, y, opstr, is_operator = FALSE,
                      dim_check_type = "sameor1", res_type = NA,
                      dim_res = NA, opt_arg = NA, call = NULL) {
-  x <- as_operand(x, "x", call)
-  y <- as_operand(y, "y", call)
+  if (!inherits(x, "LazyTensor")) x <- as_operand(x, "x", call)
+  if (!inherits(y, "LazyTensor")) y <- as_operand(y, "y", call)
   dx <- x$dimres
   dy <- y$dimres
-  check_dims(c(dx, dy), opstr, dim_check_type, call)
-  check_dim_res(dim_res, call)
-  opt <- if (inherits(opt_arg, "LazyTensor")) opt_arg else NULL
-  v <- merge_variables(x, y, opt)
-  cplx <- inherits(x, "ComplexLazyTensor") ||
-    inherits(y, "ComplexLazyTensor") || inherits(opt, "ComplexLazyTensor")
-  formula <- if (isTRUE(is_operator)) {
-    paste0("(", x$formula, opstr, y$formula, ")")
-  } else if (!is.null(opt)) {
-    paste0(opstr, "(", x$formula, ",", opt$formula, ",", y$formula, ")")
+  if (dx != dy) check_dims(c(dx, dy), opstr, dim_check_type, call)
+  if (!is_na1(dim_res)) check_dim_res(dim_res, call)
+  cplx <- if (is.na(res_type)) {
+    inherits(x, "ComplexLazyTensor") || inherits(y, "ComplexLazyTensor") ||
+      inherits(opt_arg, "ComplexLazyTensor")
   } else {
-    paste0(opstr, "(", x$formula, ",", y$formula, ")")
+    res_type == "ComplexLazyTensor"
   }
-  new_lazy_tensor(
-    formula = formula,
-    args = v$args,
-    data = v$data,
-    dimres = if (is.na(dim_res)) max(dx, dy) else as.integer(dim_res),
-    complex = if (is.na(res_type)) cplx else res_type == "ComplexLazyTensor"
-  )
+  dr <- if (is.na(dim_res)) max(dx, dy) else dim_res
+  if (isTRUE(is_operator)) {
+    .Call(rk_lt_node_r, opstr, TRUE, list(x, y), "", dr, cplx)
+  } else if (inherits(opt_arg, "LazyTensor")) {
+    .Call(rk_lt_node_r, opstr, FALSE, list(x, opt_arg, y), "", dr, cplx)
+  } else {
+    .Call(rk_lt_node_r, opstr, FALSE, list(x, y), "", dr, cplx)
+  }
 }
 
 # opstr(x,y,z) with a dimension check; complex when x or y is.
@@ -158,16 +155,9 @@ ternaryop <- function(x, y, z, opstr, dim_check_type = "sameor1",
   dims <- c(x$dimres, y$dimres, z$dimres)
   check_dims(dims, opstr, dim_check_type, call)
   check_dim_res(dim_res, call)
-  v <- merge_variables(x, y, z)
-  new_lazy_tensor(
-    formula = paste0(opstr, "(", x$formula, ",", y$formula, ",",
-                     z$formula, ")"),
-    args = v$args,
-    data = v$data,
-    dimres = if (is.na(dim_res)) max(dims) else as.integer(dim_res),
-    complex = inherits(x, "ComplexLazyTensor") ||
-      inherits(y, "ComplexLazyTensor")
-  )
+  .Call(rk_lt_node_r, opstr, FALSE, list(x, y, z), "",
+        if (is.na(dim_res)) max(dims) else dim_res,
+        inherits(x, "ComplexLazyTensor") || inherits(y, "ComplexLazyTensor"))
 }
 
 #' Build LazyTensor operations from KeOps operation names
@@ -307,6 +297,10 @@ NULL
 #' @export
 Ops.LazyTensor <- function(e1, e2) {
   gen <- .Generic
+  # fast path (src/r_lazy.c): + - * / | and unary minus of real
+  # LazyTensors of compatible dimensions
+  r <- .Call(rk_lt_fast_r, gen, nargs(), e1, if (nargs() == 2L) e2)
+  if (!is.null(r)) return(r)
   call <- generic_call(sys.call(), gen)
   unary <- nargs() == 1L
   if (inherits(e1, "ComplexLazyTensor") ||
@@ -383,6 +377,10 @@ math_ops <- c(
 #' @export
 Math.LazyTensor <- function(x, ...) {
   gen <- .Generic
+  if (...length() == 0L) {
+    r <- .Call(rk_lt_fast_r, gen, 1L, x, NULL)
+    if (!is.null(r)) return(r)
+  }
   call <- generic_call(sys.call(), gen)
   if (inherits(x, "ComplexLazyTensor")) return(complex_math(gen, x, call))
   op <- math_ops[gen]

@@ -73,6 +73,8 @@ normalize <- function(x) {
 #' @rdname LazyTensor-vector
 #' @export
 sqdist <- function(x, y) {
+  r <- .Call(rk_lt_fast_r, "sqdist", 2L, x, y)
+  if (!is.null(r)) return(r)
   binaryop(x, y, "SqDist", res_type = "LazyTensor", dim_res = 1L,
            call = sys.call())
 }

@@ -65,6 +65,10 @@ LazyTensor <- function(x, index = NA, is_complex = FALSE) {
 #' @rdname LazyTensor
 #' @export
 Vi <- function(x, is_complex = FALSE) {
+  if (isFALSE(is_complex)) {
+    r <- .Call(rk_lt_var_r, x, "Vi")
+    if (!is.null(r)) return(r)
+  }
   if (!is.matrix(x)) rk_abort("`x` must be a matrix.", "arg", sys.call())
   make_lazy_tensor(x, "i", is_complex, sys.call())
 }
@@ -72,6 +76,10 @@ Vi <- function(x, is_complex = FALSE) {
 #' @rdname LazyTensor
 #' @export
 Vj <- function(x, is_complex = FALSE) {
+  if (isFALSE(is_complex)) {
+    r <- .Call(rk_lt_var_r, x, "Vj")
+    if (!is.null(r)) return(r)
+  }
   if (!is.matrix(x)) rk_abort("`x` must be a matrix.", "arg", sys.call())
   make_lazy_tensor(x, "j", is_complex, sys.call())
 }
@@ -206,22 +214,6 @@ intcst_formula <- function(n) {
   paste0("IntCst(", format(as.integer(n), scientific = FALSE), ")")
 }
 
-new_lazy_tensor <- function(formula, args, data, dimres, complex = FALSE) {
-  structure(
-    list(formula = formula, args = args, data = data, dimres = dimres),
-    class = if (complex) c("ComplexLazyTensor", "LazyTensor") else "LazyTensor"
-  )
-}
-
-# A new variable identifier, unique among all LazyTensors of all sessions.
-new_identifier <- function(suffix) {
-  n <- .rk_state$count + 1
-  .rk_state$count <- n
-  token <- .rk_state$token
-  if (is.null(token)) token <- .rk_state$token <- session_token()
-  paste0("A", token, "n", sprintf("%.0f", n), suffix)
-}
-
 # Interleave real and imaginary parts column by column.
 interleave_complex <- function(z) {
   if (is.matrix(z)) {
@@ -276,7 +268,6 @@ make_lazy_tensor <- function(x, index, is_complex, call) {
   }
   if (is.matrix(x)) {
     category <- if (index == "i") "Vi" else "Vj"
-    suffix <- index
     d <- ncol(x)
     if (cplx) {
       data <- interleave_complex(x)
@@ -286,19 +277,12 @@ make_lazy_tensor <- function(x, index, is_complex, call) {
     }
   } else {
     category <- "Pm"
-    suffix <- "NA"
     d <- length(x)
     data <- if (cplx) interleave_complex(x) else as.double(x)
   }
   kdim <- if (cplx) 2L * d else d
-  id <- new_identifier(suffix)
-  new_lazy_tensor(
-    formula = id,
-    args = paste0(id, "=", category, "(", kdim, ")"),
-    data = list(data),
-    dimres = as.integer(d),
-    complex = cplx
-  )
+  # a new identifier A<session token>n<count><i|j|NA> (src/r_lazy.c)
+  .Call(rk_lt_leaf_r, data, category, kdim, d, cplx)
 }
 
 # Inner dimension of the symbolic result (R level: d for complex data).
@@ -321,12 +305,7 @@ arg_ids <- function(args) {
 # order of args (positions 0, 1, ...). `f` may be several formulas using
 # these variables (renamed alike).
 lt_rename <- function(x, args = x$args, f = x$formula) {
-  if (length(args) == 0L) return(list(formula = f, args = character()))
-  ids <- arg_ids(args)
-  decl <- substring(args, nchar(ids) + 2L)
-  new <- paste0("V", seq_along(ids) - 1L)
-  for (k in seq_along(ids)) f <- gsub(ids[k], new[k], f, fixed = TRUE)
-  list(formula = f, args = paste0(new, "=", decl))
+  .Call(rk_lt_rename_r, f, args)
 }
 
 #' Print a LazyTensor

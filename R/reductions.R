@@ -89,6 +89,19 @@ NULL
 #' @export
 Summary.LazyTensor <- function(..., na.rm = FALSE) {
   gen <- .Generic
+  # fast path: sum/min/max(x, index = "i" or "j") of a real LazyTensor
+  if (...length() == 2L) {
+    index <- ..2
+    if (is.character(index) && length(index) == 1L &&
+        (identical(index, "j") || identical(index, "i")) &&
+        identical(oldClass(..1), "LazyTensor")) {
+      red <- switch(gen, sum = "Sum", min = "Min", max = "Max", NULL)
+      if (!is.null(red)) {
+        delayedAssign("call", summary_call(gen, index))
+        return(lt_reduction(..1, red, index, call))
+      }
+    }
+  }
   index <- NA
   # The dispatched call holds evaluated arguments (the LazyTensor's data):
   # errors report a short call instead, built only when needed.
@@ -359,43 +372,37 @@ lt_reduction_checked <- function(x, red, index, call, K = NULL,
 
 # Run the reduction `red` ("Sum", ...) of LazyTensor x over `index`, with
 # an optional integer parameter or weight LazyTensor `opt`.
-# Kernel states are found from the LazyTensor's own formula and variables
-# first (no renaming on a repeated reduction), then from the renamed
-# formula (LazyTensors of other data with the same formula share a kernel).
 lt_reduction <- function(x, red, index, call = NULL, opt = NULL) {
   s <- lt_state(x, red, index, call, opt)
-  if (isTRUE(getOption("rkeops")$formula_only)) print_formula_only(s$st, call)
-  run_kernel(s$st, s$data, call)
+  o <- getOption("rkeops")
+  if (isTRUE(o$formula_only)) print_formula_only(s$st, call)
+  run_kernel(s$st, s$data, call, o)
 }
 
-# The kernel state and the data of a LazyTensor reduction.
+# The kernel state and the data of a LazyTensor reduction. The state is
+# found from the formula with variables renamed V0, V1, ... (computed in
+# src/r_lazy.c), so LazyTensors of other data, or built anew, with the same
+# formula share a kernel.
 lt_state <- function(x, red, index, call = NULL, opt = NULL) {
-  w <- if (inherits(opt, "LazyTensor")) opt else NULL
+  w <- if (is.null(opt) || !inherits(opt, "LazyTensor")) NULL else opt
   v <- if (is.null(w)) x else merge_variables(x, w)
   args <- v$args
-  if (length(args) == 0L) {
+  if (!length(args)) {
     rk_abort(
       paste0("A reduction needs at least one variable (`Vi`, `Vj` or `Pm`): ",
              "this LazyTensor only contains constants."),
       "arg", call
     )
   }
-  optf <- if (is.null(opt)) NULL else if (is.null(w)) opt else w$formula
-  key <- paste(c(red, index, x$formula, optf, args), collapse = "|")
-  lt <- .rk_state$lt
-  st <- lt[[key]]
-  if (is.null(st)) {
-    r <- lt_rename(x, args, c(x$formula, optf))
-    formula <- paste0(red, "_Reduction(", paste(r$formula, collapse = ","),
-                      ",", if (index == "j") "0" else "1", ")")
-    st <- lt_kernel_state(formula, r$args, call)
-    if (.rk_state$nlt >= 4096L) {
-      rm(list = ls(lt, all.names = TRUE), envir = lt)
-      .rk_state$nlt <- 0L
-    }
-    assign(key, st, envir = lt)
-    .rk_state$nlt <- .rk_state$nlt + 1L
+  f <- if (is.null(opt)) x$formula else if (is.null(w)) {
+    c(x$formula, as.character(opt))
+  } else {
+    c(x$formula, w$formula)
   }
+  # c(key, formula, renamed declarations...)
+  r <- .Call(rk_lt_reduction_r, red, index, f, args)
+  st <- .rk_state$ops[[r[1L]]]
+  if (is.null(st)) st <- lt_kernel_state(r[2L], r[-(1:2)], call, r[1L])
   list(st = st, data = v$data)
 }
 
@@ -410,8 +417,9 @@ print_formula_only <- function(st, call) {
 
 # Kernel states of LazyTensor reductions, cached by formula and arguments,
 # so that a repeated reduction reuses its compiled kernel.
-lt_kernel_state <- function(formula, args, call = NULL) {
-  key <- paste0(formula, "|", paste(args, collapse = ";"))
+lt_kernel_state <- function(formula, args, call = NULL,
+                            key = paste0(formula, "|",
+                                         paste(args, collapse = ";"))) {
   ops <- .rk_state$ops
   st <- ops[[key]]
   if (is.null(st)) {

@@ -32,22 +32,20 @@
 "_PACKAGE"
 
 # Package-level mutable state (never exported).
-#   ops:    cache of kernel states of LazyTensor reductions, keyed by formula
-#   lt:     the same states, keyed by the formula with variable identifiers
-#   token:  per-session token used in LazyTensor variable identifiers
-#   count:  counter for LazyTensor variable identifiers
+#   ops:    cache of kernel states of LazyTensor reductions, keyed by the
+#           formula with variables renamed V0, V1, ... and their declarations
+#   token:  per-session token used in LazyTensor variable identifiers (the
+#           counter of identifiers is in src/r_lazy.c)
 .rk_state <- new.env(parent = emptyenv())
 .rk_state$ops <- new.env(parent = emptyenv())
 .rk_state$nops <- 0L
-.rk_state$lt <- new.env(parent = emptyenv())
-.rk_state$nlt <- 0L
 .rk_state$token <- NULL
-.rk_state$count <- 0L
 .rk_state$paths <- character()
 .rk_state$loaded_at <- NULL
 
 .onLoad <- function(libname, pkgname) {
   .rk_state$token <- session_token()
+  .Call(rk_lt_init_r, .rk_state$token)
   .rk_state$loaded_at <- Sys.time()
   init_rkeops_options()
   invisible(NULL)

@@ -19,6 +19,13 @@ SEXP rk_unload_r(void);
 SEXP rk_compile_gpu_r(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP rk_gpu_status_r(void);
 SEXP rk_gpu_unload_r(void);
+SEXP rk_lt_init_r(SEXP);
+SEXP rk_lt_leaf_r(SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP rk_lt_node_r(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP rk_lt_rename_r(SEXP, SEXP);
+SEXP rk_lt_reduction_r(SEXP, SEXP, SEXP, SEXP);
+SEXP rk_lt_fast_r(SEXP, SEXP, SEXP, SEXP);
+SEXP rk_lt_var_r(SEXP, SEXP);
 
 static const R_CallMethodDef call_methods[] = {
   CALLDEF(rk_compile_r, 5),
@@ -31,6 +38,13 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(rk_compile_gpu_r, 6),
   CALLDEF(rk_gpu_status_r, 0),
   CALLDEF(rk_gpu_unload_r, 0),
+  CALLDEF(rk_lt_init_r, 1),
+  CALLDEF(rk_lt_leaf_r, 5),
+  CALLDEF(rk_lt_node_r, 6),
+  CALLDEF(rk_lt_rename_r, 2),
+  CALLDEF(rk_lt_reduction_r, 4),
+  CALLDEF(rk_lt_fast_r, 4),
+  CALLDEF(rk_lt_var_r, 2),
   {NULL, NULL, 0}
 };
 
