@@ -18,6 +18,9 @@
 #' The entries are computed with the kernel of `sum(x, index = "j")` run
 #' for one `j` at a time (or of `sum(x, index = "i")` for one `i` at a
 #' time when `M < N`), so they are exactly the values of the formula.
+#' With the option `formula_only = TRUE` (see [set_rkeops_options()]), the
+#' formula of that kernel is printed and nothing is computed, as for
+#' reductions.
 #'
 #' @param x a LazyTensor.
 #' @param max_size the largest number of entries `M * N * D` accepted
@@ -68,6 +71,7 @@ as.matrix.LazyTensor <- function(x, max_size = 1e7, ...) {
   index <- if (by_j) "j" else "i"
   loop_type <- if (by_j) "Vj" else "Vi"
   s <- lt_state(x, "Sum", index, call)
+  if (isTRUE(getOption("rkeops")$formula_only)) print_formula_only(s$st, call)
   data <- s$data
   loop_args <- which(types == loop_type)
   out <- array(0, c(M, N, kd))

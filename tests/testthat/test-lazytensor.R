@@ -287,6 +287,11 @@ test_that("formula_only prints the formula and arguments and stops", {
                  fixed = TRUE, class = "rkeops_error_debug"),
     "Formula: Sum_Reduction\\(SqDist\\(V0,V1\\),1\\).*Arguments: V0=Vi\\(2\\), V1=Vj\\(2\\)"
   )
+  # as.matrix() too prints the formula of its kernel instead of computing
+  expect_output(
+    expect_error(as.matrix(sqdist(x_i, y_j)), class = "rkeops_error_debug"),
+    "Formula: Sum_Reduction\\(SqDist\\(V0,V1\\),1\\)"  # M < N: over i
+  )
 })
 
 test_that("print shows the formula, dimension and variables", {
