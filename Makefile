@@ -122,7 +122,7 @@ clean:
 # temporary file; the end of the recipe prints valgrind's summary and every
 # error whose stack goes through our code (rkeops.so, the JIT kernels
 # rk*-<hash>.so, src/).
-VALGRIND_FILTER ?= robustness|keops-kernel|formula-errors|reductions
+VALGRIND_FILTER ?= robustness|keops-kernel|formula-errors|reductions|lazytensor-fastpath|^lazytensor$$
 VALGRIND_FLAGS  ?= --error-exitcode=1 --leak-check=full \
                    --errors-for-leak-kinds=definite --track-origins=yes \
                    --num-callers=30
@@ -149,7 +149,7 @@ valgrind: deps
 	ours=$$(awk '/^==[0-9]+== *$$/ { if (keep && !skip) print blk "\n"; blk = ""; keep = 0; skip = 0; next } \
 	  /^==[0-9]+==/ { if (blk == "") skip = ($$0 ~ /possibly lost|still reachable|indirectly lost|SUMMARY|in use at exit|Memcheck|Copyright|Using Valgrind|Command:|Parent PID|total heap usage|Rerun with|For lists|For counts/); \
 	    blk = (blk == "" ? $$0 : blk "\n" $$0); \
-	    if ($$0 ~ /rkeops\.so|\/rk[0-9]+-[0-9a-f]+\.so|\((r_engine|init|build|compile|cpu|cuda|diff|emit|error|gpu|lex|ops|parse|reductions|run|sha256|tree)\.c:[0-9]+\)/) keep = 1 } \
+	    if ($$0 ~ /rkeops\.so|\/rk[0-9]+-[0-9a-f]+\.so|\((r_engine|r_lazy|init|build|compile|cpu|cuda|diff|emit|error|gpu|lex|ops|parse|reductions|run|sha256|tree)\.c:[0-9]+\)/) keep = 1 } \
 	  END { if (keep && !skip) print blk }' "$$log"); \
 	if [ -n "$$ours" ]; then echo "== errors in our code:"; echo "$$ours"; \
 	else echo "== no valgrind error goes through our code (rkeops.so, JIT kernels)"; fi; \
