@@ -59,6 +59,9 @@ extern char **environ;
 #ifndef RK_CONFIG_HAVE_OPENMP
 #define RK_CONFIG_HAVE_OPENMP 0
 #endif
+#ifndef RK_CONFIG_PREFIX_MAP
+#define RK_CONFIG_PREFIX_MAP 0
+#endif
 
 #define TRAILER_TAG "\nRKEOPS-SHA256:"
 #define TRAILER_LEN (sizeof(TRAILER_TAG) - 1 + 64)
@@ -202,8 +205,16 @@ static int add_words(char **argv, int argc, int max, char *s) {
   return argc;
 }
 
-static int run_compiler(const char *src, const char *so, const char *logp, rk_error *err) {
+/* name: what the object records as its source file (src is a temporary
+ * name), so that rebuilding a kernel gives the same bytes, when the
+ * configured compiler accepts -ffile-prefix-map (configure's probe) */
+static int run_compiler(const char *src, const char *so, const char *logp, const char *name,
+                        rk_error *err) {
   const rk_toolchain *tc = rk_toolchain_get();
+  char prefix_map[4200];
+  prefix_map[0] = '\0';
+  if (RK_CONFIG_PREFIX_MAP && strcmp(tc->cc, RK_CONFIG_CC) == 0)
+    snprintf(prefix_map, sizeof prefix_map, "-ffile-prefix-map=%s=%s", src, name);
   size_t need = strlen(tc->cc) + strlen(tc->cflags) + strlen(tc->openmp) + 3;
   char *words = malloc(need);
   if (!words) { rk_seterr(err, RK_ENOMEM, -1, "out of memory"); return -1; }
@@ -215,6 +226,7 @@ static int run_compiler(const char *src, const char *so, const char *logp, rk_er
     rk_seterr(err, RK_EBUILD, -1, "no C compiler is configured");
     return -1;
   }
+  if (prefix_map[0] && strlen(prefix_map) < sizeof prefix_map - 1) argv[argc++] = prefix_map;
   argv[argc++] = "-shared";
   argv[argc++] = "-o";
   argv[argc++] = (char *)so;
@@ -438,13 +450,15 @@ int build_kernel(const char *src, const rk_options *o, rk_kernel *proto, rk_erro
   int rc = RK_OK;
   if (access(path, R_OK) != 0 || !trailer_ok(path)) {
     from = RK_FROM_COMPILER;
+    char name[160];
+    snprintf(name, sizeof name, "rk%s-%s.c", RK_ENGINE_VERSION, proto->hash);
     FILE *f = fopen(tmp_c, "wb");
     int ok = f && fputs(src, f) >= 0;
     if (f && fclose(f) != 0) ok = 0;
     if (!ok) {
       rk_seterr(err, RK_EBUILD, -1, "cannot write to the cache folder '%s': %s", dir, strerror(errno));
       rc = err->code;
-    } else if (run_compiler(tmp_c, tmp_so, tmp_log, err) != 0) {
+    } else if (run_compiler(tmp_c, tmp_so, tmp_log, name, err) != 0) {
       rc = err->code;
     } else if (append_trailer(tmp_so) != 0 || rename(tmp_so, path) != 0) {
       rk_seterr(err, RK_EBUILD, -1, "cannot store the kernel in the cache folder '%s': %s", dir,

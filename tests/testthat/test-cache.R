@@ -94,3 +94,39 @@ test_that("a second R process loads the compiled kernel from disk", {
   expect_close(matrix(first$value), ref, 1e-12)
   expect_close(matrix(second$value), ref, 1e-12)
 })
+
+test_that("a kernel rebuilt in another process is byte-identical", {
+  lib <- .libPaths()
+  skip_if_not(any(file.exists(file.path(lib, "rkeops", "DESCRIPTION"))),
+              "rkeops is not installed in the library path")
+  rscript <- file.path(R.home("bin"), "Rscript")
+  n <- unique_int()
+  script <- tempfile(fileext = ".R")
+  writeLines(c(
+    "suppressPackageStartupMessages(library(rkeops, warn.conflicts = FALSE))",
+    "rkeops_disable_verbosity()",
+    sprintf(paste0("op <- keops_kernel(\"Sum_Reduction(Mult(IntCst(%d), ",
+                   "Exp(-SqDist(x, y))), 0)\", c(\"x = Vi(2)\", \"y = Vj(2)\"))"),
+            n),
+    "res <- op(list(matrix(0.5, 2, 2), matrix(0.25, 3, 2)))",
+    "cat('FROM', attr(environment(op)$st$ptr, 'from'), '\\n')"
+  ), script)
+  build <- function() {
+    cache <- tempfile("rkeops-cache-")
+    dir.create(cache)
+    out <- suppressWarnings(system2(
+      rscript, c("--vanilla", shQuote(script)), stdout = TRUE, stderr = TRUE,
+      env = c(sprintf("R_LIBS=%s", shQuote(paste(lib, collapse = .Platform$path.sep))),
+              sprintf("RKEOPS_CACHE_DIR=%s", shQuote(cache)),
+              "OMP_THREAD_LIMIT=2")
+    ))
+    expect_identical(trimws(grep("^FROM ", out, value = TRUE)), "FROM compiler")
+    so <- list.files(cache, pattern = "\\.so$", recursive = TRUE, full.names = TRUE)
+    expect_length(so, 1L)
+    list(name = basename(so), md5 = unname(tools::md5sum(so)))
+  }
+  a <- build()
+  b <- build()
+  expect_identical(a$name, b$name)
+  expect_identical(a$md5, b$md5)
+})
