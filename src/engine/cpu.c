@@ -20,7 +20,11 @@
  *         acc[i+u] += P<u>           (per-lane partial sums flushed per tile)
  *       BUFFERED (every other reduction, Kahan, large D):  U = 1
  *         #pragma omp simd  for j in the tile: fb[k][j - j0] = f[k]
- *         for j in the tile: update(acc[i], fb[.][j - j0], j)   (scalar)
+ *         then, with the reduction's tile emitter (LogSumExp family):
+ *           #pragma omp simd passes over fb (max, then sums of rk_exp)
+ *           and one merge of the tile into acc[i]
+ *         or without one:
+ *           for j in the tile: update(acc[i], fb[.][j - j0], j)   (scalar)
  *
  * rk_entry(...) runs blocks of BI output rows in parallel (OpenMP, dynamic
  * schedule, num_threads from the caller's single thread getter) and
@@ -332,6 +336,10 @@ void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
       for (int k = 0; k < D; k++) emit_line(e, "  acc[i + %d - b][%d] += P%d_%d;", u, k, u, k);
       emit_line(e, "}");
     }
+  } else if (ro->tile) {
+    /* the reduction's own vectorised pass over the tile buffer */
+    emit_line(e, "acc_t *A = acc[i - b];");
+    ro->tile(e, r, (rk_acc){"A", NULL}, "fb", DG ? "gb" : NULL, "j1 - j0");
   } else {
     /* the reduction's own update, scalar, from the tile buffer */
     emit_line(e, "acc_t *A = acc[i - b];");

@@ -78,7 +78,7 @@ int ops_lookup(const char *name, size_t len);   /* -1 when unknown */
 
 /* ------------------------------------------------------------ reductions */
 
-#define X(id, name, nextra, hasK, shape, init, update, merge, fin, deriv, flags) RK_RED_##id,
+#define X(id, name, nextra, hasK, shape, init, update, tile, merge, fin, deriv, flags) RK_RED_##id,
 enum rk_red_id {
 #include "reductions.def"
   RK_RED_COUNT
@@ -102,6 +102,12 @@ typedef void (*rk_red_init_fn)(rk_emit *e, const rk_red *r, rk_acc A);
 /* f, g: value and weight array names; j: the reduced index (int64_t) */
 typedef void (*rk_red_update_fn)(rk_emit *e, const rk_red *r, rk_acc A, const char *f,
                                  const char *g, const char *j);
+/* update over a whole tile (CPU buffered path): fb[k][0 .. n) holds the
+ * formula's component k for the tile's n reduced indices, gb[w][0 .. n) the
+ * weight's (gb NULL without weight); n is an int64_t expression.  The
+ * emitted code may overwrite fb. */
+typedef void (*rk_red_tile_fn)(rk_emit *e, const rk_red *r, rk_acc A, const char *fb,
+                               const char *gb, const char *n);
 typedef void (*rk_red_merge_fn)(rk_emit *e, const rk_red *r, rk_acc A, rk_acc B);
 /* o: output pointer of the row, s: column stride */
 typedef void (*rk_red_final_fn)(rk_emit *e, const rk_red *r, rk_acc A, const char *o,
@@ -114,6 +120,7 @@ typedef struct rk_redop {
   rk_red_shape_fn shape;  /* checks dims, sets r->acc, r->idx, r->out      */
   rk_red_init_fn init;
   rk_red_update_fn update;
+  rk_red_tile_fn tile;    /* NULL: the CPU backend calls update per index */
   rk_red_merge_fn merge;
   rk_red_final_fn finalize;
   void *deriv;            /* gradient rule (autodiff issue)                */
