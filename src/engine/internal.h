@@ -257,6 +257,10 @@ void diff_reduction(rk_ctx *c, rk_red *r, rk_node *v, rk_node *e, long pos);
 /* cpu.c */
 void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out);
 
+/* run.c: pairs per kernel call between two interrupt checks (n <= 0: the
+ * default, 2^24); for tests of the chunked runs */
+void run_set_chunk_pairs(int64_t n);
+
 /* sha256.c */
 void sha256_hex(const void *data, size_t len, char out[65]);
 typedef struct { unsigned int s[8]; unsigned long long n; unsigned char buf[64]; size_t blen; } sha256_ctx;
@@ -265,10 +269,23 @@ void sha256_update(sha256_ctx *h, const void *data, size_t len);
 void sha256_final(sha256_ctx *h, unsigned char out[32]);
 
 /* build.c */
-/* scratch: nthreads * bi * (acc + idx) * 8 bytes, for split runs */
+/* The entry point of a CPU kernel (cpu.c): accumulates the output rows
+ * [r0, r1) over the reduced indices [ja, jb).  scratch NULL: one call does
+ * the whole range (ja = 0, jb = nred) and writes the rows.  Otherwise
+ * scratch carries the states of the rows between calls over consecutive
+ * ranges [0, j1), [j1, j2) ... [jn, nred) (the first call initialises
+ * them, the last one writes the rows): r1 - r0 states, plus, when
+ * r1 - r0 <= bi and nthreads > 1 (few rows: the threads split [ja, jb)),
+ * nthreads * bi partial states; a state takes at most RK_STATE_BYTES.
+ * Returns 0, or -1 on inconsistent ranges. */
 typedef int (*rk_entry_fn)(int64_t nout, int64_t nred, const void *const *args,
-                           double *out, int64_t r0, int64_t r1, int nthreads,
-                           int *threads_used, void *scratch);
+                           double *out, int64_t r0, int64_t r1, int64_t ja, int64_t jb,
+                           int nthreads, int *threads_used, void *scratch);
+#define RK_STATE_BYTES(acc, idx) ((size_t)8 * (size_t)(2 * (acc) + (idx) + 1))
+/* reduced indices per CPU tile (at most; a divisor of it when the tile
+ * buffers would be too large): run.c cuts the reduced range at multiples
+ * of it, so that chunked runs meet the same tiles as whole ones */
+#define RK_CPU_BJ 512
 struct rk_kernel {
   char hash[65];           /* disk cache key: source + toolchain + CPU    */
   char key[65];            /* memo key: hash + argument names             */

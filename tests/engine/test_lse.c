@@ -11,8 +11,8 @@
  *              here (refeval.c does not define them): a NaN term poisons
  *              the row, -Inf terms add nothing (an all -Inf row gives -Inf
  *              and 0/0 = NaN as soft-max), +Inf terms add their weights;
- *              also in the few-rows mode where two threads split the
- *              reduced range (cpu.c).
+ *              also with the reduced range cut into many chunks, in the
+ *              few-rows mode where two threads split it (run.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -223,9 +223,12 @@ static void specials_at(const char *what, const int64_t *n, int nn, int nthreads
 static void specials(void) {
   static const int64_t n[] = {1, 2, 511, 512, 513, 1100};
   specials_at("lse specials", n, (int)(sizeof n / sizeof n[0]), 1);
-  /* few rows, two threads: partial states merged across the threads */
+  /* few rows, two threads, the reduced range cut into chunks of 8192
+   * pairs: partial states merged across threads and chunks */
   static const int64_t nbig[] = {50001};
-  specials_at("lse specials, split", nbig, 1, 2);
+  run_set_chunk_pairs(8192);
+  specials_at("lse specials, chunked", nbig, 1, 2);
+  run_set_chunk_pairs(0);
 }
 
 void test_lse(void) {
