@@ -253,7 +253,7 @@ void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   buf_printf(out, "#define BI %d\n#define BJ %d\n#define NACC %d\n#define NIDX %d\n\n", BI, BJ,
              accdim, idxdim);
   /* the state of one output row: accumulator, index slots, Kahan
-   * compensations; at most RK_STATE_BYTES(acc, idx) bytes (internal.h) */
+   * compensations; at most RK_STATE_BYTES(acc, idx, kahan) bytes (internal.h) */
   buf_printf(out, "typedef struct rk_state { acc_t v[NACC]; int64_t i[NIDX];%s } rk_state;\n\n",
              scheme == RK_SCHEME_KAHAN ? " rk_t c[NACC];" : "");
 

@@ -276,12 +276,14 @@ void sha256_final(sha256_ctx *h, unsigned char out[32]);
  * ranges [0, j1), [j1, j2) ... [jn, nred) (the first call initialises
  * them, the last one writes the rows): r1 - r0 states, plus, when
  * r1 - r0 <= bi and nthreads > 1 (few rows: the threads split [ja, jb)),
- * nthreads * bi partial states; a state takes at most RK_STATE_BYTES.
+ * nthreads * bi partial states; a state takes at most RK_STATE_BYTES
+ * (comp: the kernel may carry Kahan compensations, sum-like reductions).
  * Returns 0, or -1 on inconsistent ranges. */
 typedef int (*rk_entry_fn)(int64_t nout, int64_t nred, const void *const *args,
                            double *out, int64_t r0, int64_t r1, int64_t ja, int64_t jb,
                            int nthreads, int *threads_used, void *scratch);
-#define RK_STATE_BYTES(acc, idx) ((size_t)8 * (size_t)(2 * (acc) + (idx) + 1))
+#define RK_STATE_BYTES(acc, idx, comp) \
+  ((size_t)8 * (size_t)((acc) + (idx) + ((comp) ? (acc) : 0) + 1))
 /* reduced indices per CPU tile (at most; a divisor of it when the tile
  * buffers would be too large): run.c cuts the reduced range at multiples
  * of it, so that chunked runs meet the same tiles as whole ones */

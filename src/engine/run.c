@@ -169,8 +169,7 @@ static int run_kernel(const rk_kernel *k, const rk_input *in, int64_t rows[2], d
       /* whole blocks, the same number for every thread */
       int64_t step = bi * nt_max;
       rchunk = chunk_pairs / nred;
-      if (rchunk < 64) rchunk = 64;
-      rchunk = (rchunk + step - 1) / step * step;
+      rchunk = rchunk < step ? step : (rchunk + step - 1) / step * step;
       if (rchunk > nout) rchunk = nout;
     }
     /* nj chunks of the reduced range, of chunk_pairs to 2 chunk_pairs pairs */
@@ -182,7 +181,8 @@ static int run_kernel(const rk_kernel *k, const rk_input *in, int64_t rows[2], d
     }
     if (split || jchunk < nred) {
       size_t states = (size_t)rchunk + (split ? (size_t)nt_max * (size_t)bi : 0);
-      scratch = malloc(states * RK_STATE_BYTES(k->acc, k->idx));
+      int comp = (rk_redops[k->red].flags & REDF_SUMLIKE) != 0;   /* Kahan's, maybe */
+      scratch = malloc(states * RK_STATE_BYTES(k->acc, k->idx, comp));
       if (!scratch) {
         rk_seterr(err, RK_ENOMEM, -1, "out of memory");
         rc = err->code;
