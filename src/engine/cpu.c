@@ -5,11 +5,13 @@
  * ----------------------
  * The generated source has two functions.
  *
- * rk_block(b, bend, ja, jb, acc, idx) computes the accumulators of the
- * output rows [b, bend) over the reduced indices [ja, jb):
+ * rk_block(b, bend, ja, jb, st, init) accumulates the output rows
+ * [b, bend) over the reduced indices [ja, jb) into their states st[]
+ * (accumulator, index slots, Kahan compensations), initialised first when
+ * init is set:
  *
  *   load the parameters, compute the nodes that depend only on them
- *   init acc[0 .. bend-b)
+ *   if init: init st[0 .. bend-b)
  *   for each tile [j0, j0 + BJ) of [ja, jb)              (stays in cache)
  *     for each group of U rows i .. i+U-1 of the block   (register blocking)
  *       load the rows' variables, compute the row-only nodes, U copies
@@ -17,18 +19,28 @@
  *         #pragma omp simd reduction(+: P<u>_<k>)         (SIMD over j)
  *         for j in the tile: load j's variables, the j-only nodes once,
  *                            the pair nodes U times, P<u>_<k> += f<u>[k]
- *         acc[i+u] += P<u>           (per-lane partial sums flushed per tile)
+ *         st[i+u] += P<u>            (per-lane partial sums flushed per tile)
  *       BUFFERED (every other reduction, Kahan, large D):  U = 1
  *         #pragma omp simd  for j in the tile: fb[k][j - j0] = f[k]
- *         for j in the tile: update(acc[i], fb[.][j - j0], j)   (scalar)
+ *         then, with the reduction's tile emitter (LogSumExp family):
+ *           #pragma omp simd passes over fb (max, then sums of rk_exp)
+ *           and one merge of the tile into st[i]
+ *         or without one:
+ *           for j in the tile: update(st[i], fb[.][j - j0], j)   (scalar)
  *
- * rk_entry(...) runs blocks of BI output rows in parallel (OpenMP, dynamic
+ * rk_entry(r0, r1, ja, jb, ...) accumulates the rows [r0, r1) over
+ * [ja, jb).  It runs blocks of BI output rows in parallel (OpenMP, dynamic
  * schedule, num_threads from the caller's single thread getter) and
- * finalizes them into the column-major output.  When the output has too
- * few rows to feed every thread (at most one block), it splits the reduced
- * index instead: each thread accumulates its share of j for all rows into
- * the caller's scratch buffer, and the partial accumulators are merged in
- * thread order with the reduction's merge, then finalized.
+ * finalizes them into the column-major output.  run.c calls it on chunks
+ * of rows and of reduced indices (interrupt checks in between): when the
+ * reduced range is cut, the rows' states live in the caller's scratch and
+ * go from one call to the next (initialised when ja = 0, finalized when
+ * jb = nred), so a row meets the same tiles in the same order either way.
+ * When the output has too few rows to feed every thread (at most one
+ * block), it splits [ja, jb) instead: each thread accumulates its share
+ * for all rows into a partial state in the scratch, and the partial states
+ * are merged into the carried ones in thread order with the reduction's
+ * merge (finalized when jb = nred).
  *
  * Summation: "block" (the default) accumulates each tile in the working
  * precision (per SIMD lane in the fused loop) and adds the tile's sum to
@@ -47,7 +59,7 @@
 #include "internal.h"
 
 #define CPU_BI 32            /* output rows per block                      */
-#define CPU_BJ 512           /* reduced indices per tile                   */
+#define CPU_BJ RK_CPU_BJ     /* reduced indices per tile                   */
 #define CPU_STACK_LIMIT (1 << 20)
 #define CPU_FUSED_MAX 32     /* most accumulators kept in registers        */
 #define CPU_BUF_BYTES 65536  /* tile buffer of the buffered path           */
@@ -240,24 +252,24 @@ void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   prologue(e, f32, acc_t);
   buf_printf(out, "#define BI %d\n#define BJ %d\n#define NACC %d\n#define NIDX %d\n\n", BI, BJ,
              accdim, idxdim);
+  /* the state of one output row: accumulator, index slots, Kahan
+   * compensations; at most RK_STATE_BYTES(acc, idx, kahan) bytes (internal.h) */
+  buf_printf(out, "typedef struct rk_state { acc_t v[NACC]; int64_t i[NIDX];%s } rk_state;\n\n",
+             scheme == RK_SCHEME_KAHAN ? " rk_t c[NACC];" : "");
 
   /* ---- rk_block */
   emit_line(e, "static void rk_block(int64_t nout, int64_t nred, const void *const *args, int64_t b,");
-  emit_line(e, "                     int64_t bend, int64_t ja, int64_t jb, acc_t (*acc)[NACC],");
-  emit_line(e, "                     int64_t (*idx)[NIDX]) {");
+  emit_line(e, "                     int64_t bend, int64_t ja, int64_t jb, rk_state *st, int init) {");
   e->indent++;
   for (int p = 0; p < c->nargs; p++)
     if (used[p]) emit_line(e, "const rk_t *a%d = (const rk_t *)args[%d];", p, p);
-  emit_line(e, "(void)nout; (void)nred; (void)args; (void)idx;");
+  emit_line(e, "(void)nout; (void)nred; (void)args;");
   unsigned char *done = ctx_alloc(c, nn);
   emit_loads(e, c, used, RK_CAT_PM, "0", "1");
   emit_nodes(e, roots, 2, DEP_PM, done);
-  if (scheme == RK_SCHEME_KAHAN) {
-    emit_line(e, "rk_t comp[BI][NACC];");
-    emit_line(e, "for (int64_t i = 0; i < bend - b; i++) for (int k = 0; k < NACC; k++) comp[i][k] = 0;");
-  }
-  open_scope(e, "for (int64_t i = b; i < bend; i++) {%s", "");
-  ro->init(e, r, (rk_acc){"acc[i - b]", "idx[i - b]"});
+  open_scope(e, "if (init) for (int64_t i = b; i < bend; i++) {%s", "");
+  ro->init(e, r, (rk_acc){"st[i - b].v", "st[i - b].i"});
+  if (scheme == RK_SCHEME_KAHAN) emit_line(e, "for (int k = 0; k < NACC; k++) st[i - b].c[k] = 0;");
   close_scope(e);
   open_scope(e, "for (int64_t j0 = ja; j0 < jb; j0 += BJ) {%s", "");
   emit_line(e, "const int64_t j1 = RK_MIN(j0 + BJ, jb);");
@@ -329,13 +341,17 @@ void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   if (fused) {
     for (int u = 0; u < U; u++) {
       emit_line(e, "if (i + %d < bend) {", u);
-      for (int k = 0; k < D; k++) emit_line(e, "  acc[i + %d - b][%d] += P%d_%d;", u, k, u, k);
+      for (int k = 0; k < D; k++) emit_line(e, "  st[i + %d - b].v[%d] += P%d_%d;", u, k, u, k);
       emit_line(e, "}");
     }
+  } else if (ro->tile) {
+    /* the reduction's own vectorised pass over the tile buffer */
+    emit_line(e, "acc_t *A = st[i - b].v;");
+    ro->tile(e, r, (rk_acc){"A", NULL}, "fb", DG ? "gb" : NULL, "j1 - j0");
   } else {
     /* the reduction's own update, scalar, from the tile buffer */
-    emit_line(e, "acc_t *A = acc[i - b];");
-    emit_line(e, "int64_t *I = idx[i - b];");
+    emit_line(e, "acc_t *A = st[i - b].v;");
+    emit_line(e, "int64_t *I = st[i - b].i;");
     emit_line(e, "(void)I;");
     rk_acc target = {"A", "I"};
     if (scheme == RK_SCHEME_BLOCK) {
@@ -343,7 +359,7 @@ void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
       ro->init(e, r, (rk_acc){"P", NULL});
       target.v = "P";
     }
-    if (scheme == RK_SCHEME_KAHAN) emit_line(e, "rk_t *C = comp[i - b];");
+    if (scheme == RK_SCHEME_KAHAN) emit_line(e, "rk_t *C = st[i - b].c;");
     emit_line(e, "for (int64_t j = j0; j < j1; j++) {");
     e->indent++;
     emit_line(e, "rk_t f[%d];", D);
@@ -369,14 +385,20 @@ void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
 
   /* ---- rk_entry */
   emit_line(e, "int rk_entry(int64_t nout, int64_t nred, const void *const *args, double *out,");
-  emit_line(e, "             int64_t r0, int64_t r1, int nthreads, int *used, void *scratch) {");
+  emit_line(e, "             int64_t r0, int64_t r1, int64_t ja, int64_t jb, int nthreads, int *used,");
+  emit_line(e, "             void *scratch) {");
   e->indent++;
   emit_line(e, "int nthr = 1;");
-  emit_line(e, "if (r1 - r0 <= BI && nthreads > 1 && scratch) {");
+  emit_line(e, "rk_state *cs = (rk_state *)scratch;  /* carried states of the rows r0 .. r1 - 1 */");
+  emit_line(e, "if (r0 < 0 || r1 > nout || r0 >= r1 || ja < 0 || jb > nred || ja > jb) return -1;");
+  emit_line(e, "if (!cs && (ja != 0 || jb != nred)) return -1;");
+  emit_line(e, "if (cs && r1 - r0 <= BI && nthreads > 1) {");
   e->indent++;
-  emit_line(e, "/* few rows: split the reduced index across the threads, then merge */");
-  emit_line(e, "acc_t (*pa)[BI][NACC] = (acc_t (*)[BI][NACC])scratch;");
-  emit_line(e, "int64_t (*pi)[BI][NIDX] = (int64_t (*)[BI][NIDX])((char *)scratch + (int64_t)8 * BI * NACC * nthreads);");
+  emit_line(e, "/* few rows: split [ja, jb) across the threads, merge in thread order */");
+  emit_line(e, "rk_state (*ps)[BI] = (rk_state (*)[BI])(cs + (r1 - r0));");
+  open_scope(e, "if (ja == 0) for (int64_t i = r0; i < r1; i++) {%s", "");
+  ro->init(e, r, (rk_acc){"cs[i - r0].v", "cs[i - r0].i"});
+  close_scope(e);
   emit_line(e, "#pragma omp parallel num_threads(nthreads)");
   emit_line(e, "{");
   e->indent++;
@@ -385,25 +407,25 @@ void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   emit_line(e, "t = omp_get_thread_num(); T = omp_get_num_threads();");
   emit_line(e, "#endif");
   emit_line(e, "if (t == 0) nthr = T;");
-  emit_line(e, "rk_block(nout, nred, args, r0, r1, nred * t / T, nred * (t + 1) / T, pa[t], pi[t]);");
+  emit_line(e, "rk_block(nout, nred, args, r0, r1, ja + (jb - ja) * t / T, ja + (jb - ja) * (t + 1) / T,");
+  emit_line(e, "         ps[t], 1);");
   e->indent--;
   emit_line(e, "}");
-  emit_line(e, "for (int t = 1; t < nthr; t++) {");
+  emit_line(e, "for (int t = 0; t < nthr; t++) {");
   emit_line(e, "  for (int64_t i = r0; i < r1; i++) {");
   e->indent += 2;
-  ro->merge(e, r, (rk_acc){"pa[0][i - r0]", "pi[0][i - r0]"}, (rk_acc){"pa[t][i - r0]", "pi[t][i - r0]"});
+  ro->merge(e, r, (rk_acc){"cs[i - r0].v", "cs[i - r0].i"}, (rk_acc){"ps[t][i - r0].v", "ps[t][i - r0].i"});
   e->indent -= 2;
   emit_line(e, "  }");
   emit_line(e, "}");
-  emit_line(e, "for (int64_t i = r0; i < r1; i++) {");
-  e->indent++;
-  ro->finalize(e, r, (rk_acc){"pa[0][i - r0]", "pi[0][i - r0]"}, "(out + i)", "nout");
-  e->indent--;
-  emit_line(e, "}");
+  open_scope(e, "if (jb == nred) for (int64_t i = r0; i < r1; i++) {%s", "");
+  ro->finalize(e, r, (rk_acc){"cs[i - r0].v", "cs[i - r0].i"}, "(out + i)", "nout");
+  close_scope(e);
   emit_line(e, "if (used) *used = nthr;");
   emit_line(e, "return 0;");
   e->indent--;
   emit_line(e, "}");
+  emit_line(e, "/* blocks of BI rows in parallel, each over [ja, jb) */");
   emit_line(e, "#pragma omp parallel num_threads(nthreads) if (nthreads > 1)");
   emit_line(e, "{");
   e->indent++;
@@ -414,14 +436,12 @@ void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   emit_line(e, "for (int64_t b = r0; b < r1; b += BI) {");
   e->indent++;
   emit_line(e, "const int64_t bend = RK_MIN(b + BI, r1);");
-  emit_line(e, "acc_t acc[BI][NACC];");
-  emit_line(e, "int64_t idx[BI][NIDX];");
-  emit_line(e, "rk_block(nout, nred, args, b, bend, 0, nred, acc, idx);");
-  emit_line(e, "for (int64_t i = b; i < bend; i++) {");
-  e->indent++;
-  ro->finalize(e, r, (rk_acc){"acc[i - b]", "idx[i - b]"}, "(out + i)", "nout");
-  e->indent--;
-  emit_line(e, "}");
+  emit_line(e, "rk_state local[BI];");
+  emit_line(e, "rk_state *st = cs ? cs + (b - r0) : local;");
+  emit_line(e, "rk_block(nout, nred, args, b, bend, ja, jb, st, ja == 0);");
+  open_scope(e, "if (jb == nred) for (int64_t i = b; i < bend; i++) {%s", "");
+  ro->finalize(e, r, (rk_acc){"st[i - b].v", "st[i - b].i"}, "(out + i)", "nout");
+  close_scope(e);
   e->indent--;
   emit_line(e, "}");
   e->indent--;

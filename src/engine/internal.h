@@ -78,7 +78,7 @@ int ops_lookup(const char *name, size_t len);   /* -1 when unknown */
 
 /* ------------------------------------------------------------ reductions */
 
-#define X(id, name, nextra, hasK, shape, init, update, merge, fin, deriv, flags) RK_RED_##id,
+#define X(id, name, nextra, hasK, shape, init, update, tile, merge, fin, deriv, flags) RK_RED_##id,
 enum rk_red_id {
 #include "reductions.def"
   RK_RED_COUNT
@@ -102,6 +102,12 @@ typedef void (*rk_red_init_fn)(rk_emit *e, const rk_red *r, rk_acc A);
 /* f, g: value and weight array names; j: the reduced index (int64_t) */
 typedef void (*rk_red_update_fn)(rk_emit *e, const rk_red *r, rk_acc A, const char *f,
                                  const char *g, const char *j);
+/* update over a whole tile (CPU buffered path): fb[k][0 .. n) holds the
+ * formula's component k for the tile's n reduced indices, gb[w][0 .. n) the
+ * weight's (gb NULL without weight); n is an int64_t expression.  The
+ * emitted code may overwrite fb. */
+typedef void (*rk_red_tile_fn)(rk_emit *e, const rk_red *r, rk_acc A, const char *fb,
+                               const char *gb, const char *n);
 typedef void (*rk_red_merge_fn)(rk_emit *e, const rk_red *r, rk_acc A, rk_acc B);
 /* o: output pointer of the row, s: column stride */
 typedef void (*rk_red_final_fn)(rk_emit *e, const rk_red *r, rk_acc A, const char *o,
@@ -114,6 +120,7 @@ typedef struct rk_redop {
   rk_red_shape_fn shape;  /* checks dims, sets r->acc, r->idx, r->out      */
   rk_red_init_fn init;
   rk_red_update_fn update;
+  rk_red_tile_fn tile;    /* NULL: the CPU backend calls update per index */
   rk_red_merge_fn merge;
   rk_red_final_fn finalize;
   void *deriv;            /* gradient rule (autodiff issue)                */
@@ -250,6 +257,10 @@ void diff_reduction(rk_ctx *c, rk_red *r, rk_node *v, rk_node *e, long pos);
 /* cpu.c */
 void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out);
 
+/* run.c: pairs per kernel call between two interrupt checks (n <= 0: the
+ * default, 2^24); for tests of the chunked runs */
+void run_set_chunk_pairs(int64_t n);
+
 /* sha256.c */
 void sha256_hex(const void *data, size_t len, char out[65]);
 typedef struct { unsigned int s[8]; unsigned long long n; unsigned char buf[64]; size_t blen; } sha256_ctx;
@@ -258,10 +269,25 @@ void sha256_update(sha256_ctx *h, const void *data, size_t len);
 void sha256_final(sha256_ctx *h, unsigned char out[32]);
 
 /* build.c */
-/* scratch: nthreads * bi * (acc + idx) * 8 bytes, for split runs */
+/* The entry point of a CPU kernel (cpu.c): accumulates the output rows
+ * [r0, r1) over the reduced indices [ja, jb).  scratch NULL: one call does
+ * the whole range (ja = 0, jb = nred) and writes the rows.  Otherwise
+ * scratch carries the states of the rows between calls over consecutive
+ * ranges [0, j1), [j1, j2) ... [jn, nred) (the first call initialises
+ * them, the last one writes the rows): r1 - r0 states, plus, when
+ * r1 - r0 <= bi and nthreads > 1 (few rows: the threads split [ja, jb)),
+ * nthreads * bi partial states; a state takes at most RK_STATE_BYTES
+ * (comp: the kernel may carry Kahan compensations, sum-like reductions).
+ * Returns 0, or -1 on inconsistent ranges. */
 typedef int (*rk_entry_fn)(int64_t nout, int64_t nred, const void *const *args,
-                           double *out, int64_t r0, int64_t r1, int nthreads,
-                           int *threads_used, void *scratch);
+                           double *out, int64_t r0, int64_t r1, int64_t ja, int64_t jb,
+                           int nthreads, int *threads_used, void *scratch);
+#define RK_STATE_BYTES(acc, idx, comp) \
+  ((size_t)8 * (size_t)((acc) + (idx) + ((comp) ? (acc) : 0) + 1))
+/* reduced indices per CPU tile (at most; a divisor of it when the tile
+ * buffers would be too large): run.c cuts the reduced range at multiples
+ * of it, so that chunked runs meet the same tiles as whole ones */
+#define RK_CPU_BJ 512
 struct rk_kernel {
   char hash[65];           /* disk cache key: source + toolchain + CPU    */
   char key[65];            /* memo key: hash + argument names             */

@@ -1,6 +1,7 @@
 /*
  * reductions.c -- the reduction table (rows in reductions.def): shapes and
- * the four emitters of each reduction.
+ * the emitters of each reduction (init, update, merge, finalize, and for
+ * the LogSumExp family a vectorised tile pass).
  *
  * Conventions of the generated code (see cpu.c's prologue):
  *   RK_BEFORE(a, b)      a comes strictly before b in ascending order, NaN
@@ -254,6 +255,77 @@ static void lse_merge(rk_emit *e, const rk_red *r, rk_acc A, rk_acc B) {
   e->indent--;
   emit_line(e, "}");
 }
+/* The vectorised pass over one tile of the buffered path (cpu.c), instead
+ * of n scalar updates: F = fb[0][0 .. n) holds the formula's values, and
+ * gb[w][0 .. n) the weights.
+ *   1. tm = the tile's max of F (NaN aside), and whether F holds a NaN;
+ *   2. nm = max(m, tm), the new shift, and the tile's sums
+ *        s_w = sum_t exp(F_t - nm) W_t[w]
+ *      with the prologue's branch-free RK_EXP, in SIMD lanes, in the
+ *      working precision (the weighted forms keep exp(F_t - nm) in F and
+ *      take one dot product per weight);
+ *   3. the merge of (nm, s) into the accumulator: S = S exp(m - nm) + s.
+ * float32: F_t - nm, exp (rk_expf, <= 3 ulp) and the sums of a tile (at
+ * most BJ / lanes terms per lane) are float32, flushed into the double
+ * accumulator once per tile; twice as many lanes as double and a shorter
+ * polynomial, and relative errors near 1e-7 (test_lse.c).
+ * Same special values as update: a tile that holds a NaN poisons the row
+ * (with its last NaN, as the scalar updates would); an all -Inf tile adds
+ * nothing (and keeps nm = -Inf out of exp(-Inf - -Inf)); a term equal to
+ * nm counts exp(0) = 1, so that equal infinities add their weights; other
+ * terms under nm = +Inf count exp(-Inf) = 0. */
+static void lse_tile(rk_emit *e, const rk_red *r, rk_acc A, const char *fb, const char *gb,
+                     const char *n) {
+  int W = lse_weights(r);
+  int one = r->red != RK_RED_LOGSUMEXPWEIGHT && r->red != RK_RED_MAX_SUMSHIFTEXPWEIGHT;
+  int ng = one ? W - 1 : W;    /* weights read from gb, after the 1 if any */
+  emit_line(e, "{");
+  e->indent++;
+  emit_line(e, "rk_t *F = %s[0];", fb);
+  emit_line(e, "const int64_t n = %s;", n);
+  emit_line(e, "rk_t tm = -RK_INF;");
+  emit_line(e, "int bad = 0;");
+  emit_line(e, "#pragma omp simd reduction(max:tm) reduction(|:bad)");
+  emit_line(e, "for (int64_t t = 0; t < n; t++) { rk_t v = F[t]; tm = v > tm ? v : tm; bad |= v != v; }");
+  emit_line(e, "double m = %s[0], *S = %s + 1;", A.v, A.v);
+  emit_line(e, "if (bad) {");
+  emit_line(e, "  double nv = 0;");
+  emit_line(e, "  for (int64_t t = 0; t < n; t++) if (F[t] != F[t]) nv = F[t];");
+  emit_line(e, "  %s[0] = nv; for (int w = 0; w < %d; w++) S[w] = nv;", A.v, W);
+  emit_line(e, "} else if (m == m && tm != -RK_INF) {");
+  e->indent++;
+  emit_line(e, "const rk_t nm = tm > m ? tm : (rk_t)m;");
+  emit_line(e, "const double sc = tm > m ? (m == -RK_INF ? 0.0 : exp(m - (double)nm)) : 1.0;");
+  if (one) {
+    emit_line(e, "rk_t s = 0;");
+    emit_line(e, "#pragma omp simd reduction(+:s)");
+  } else {
+    emit_line(e, "#pragma omp simd");
+  }
+  emit_line(e, "for (int64_t t = 0; t < n; t++) {");
+  emit_line(e, "  rk_t v = F[t];");
+  emit_line(e, "  rk_t x = RK_EXP(v == nm ? (rk_t)0 : v - nm);");
+  if (ng > 0) emit_line(e, "  F[t] = x;");
+  if (one) emit_line(e, "  s += x;");
+  emit_line(e, "}");
+  if (one) emit_line(e, "S[0] = S[0] * sc + (double)s;");
+  if (ng > 0) {
+    emit_line(e, "for (int w = 0; w < %d; w++) {", ng);
+    e->indent++;
+    emit_line(e, "const rk_t *G = %s[w];", gb);
+    emit_line(e, "rk_t sw = 0;");
+    emit_line(e, "#pragma omp simd reduction(+:sw)");
+    emit_line(e, "for (int64_t t = 0; t < n; t++) sw += F[t] * G[t];");
+    emit_line(e, "S[w + %d] = S[w + %d] * sc + (double)sw;", one, one);
+    e->indent--;
+    emit_line(e, "}");
+  }
+  emit_line(e, "%s[0] = nm;", A.v);
+  e->indent--;
+  emit_line(e, "}");
+  e->indent--;
+  emit_line(e, "}");
+}
 static void lse_final(rk_emit *e, const rk_red *r, rk_acc A, const char *o, const char *s) {
   switch (r->red) {
   case RK_RED_LOGSUMEXP:
@@ -275,8 +347,8 @@ static void lse_final(rk_emit *e, const rk_red *r, rk_acc A, const char *o, cons
 
 /* ------------------------------------------------------------ the table */
 
-#define X(id, name, nextra, hasK, shape, init, update, merge, fin, deriv, flags) \
-  {name, nextra, hasK, shape, init, update, merge, fin, deriv, flags},
+#define X(id, name, nextra, hasK, shape, init, update, tile, merge, fin, deriv, flags) \
+  {name, nextra, hasK, shape, init, update, tile, merge, fin, deriv, flags},
 const rk_redop rk_redops[RK_RED_COUNT] = {
 #include "reductions.def"
 };

@@ -1,9 +1,10 @@
 /*
  * run.c -- checking inputs against the declarations, converting them to
- * the kernel's precision, running the kernel in chunks of output rows (the
- * caller's interrupt callback is polled between chunks, on the calling
- * thread), and the single thread-count getter.
+ * the kernel's precision, running the kernel in chunks of output rows and
+ * reduced indices (the caller's interrupt callback is polled between
+ * chunks, on the calling thread), and the single thread-count getter.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,11 +119,25 @@ int rk_threads(int requested, double work) {
 
 /* ------------------------------------------------------------ run */
 
-#define CHUNK_PAIRS (1 << 24)  /* pairs between two interrupt checks */
+#define CHUNK_PAIRS ((int64_t)1 << 24)  /* pairs between two interrupt checks */
+
+static int64_t chunk_pairs = CHUNK_PAIRS;
+void run_set_chunk_pairs(int64_t n) { chunk_pairs = n > 0 ? n : CHUNK_PAIRS; }
 
 /* Runs one compiled kernel on all its inputs (nargs of them): converts to
- * float32 when needed, then chunks of output rows with interrupt checks
- * in between.  out: nout x outdim, column-major. */
+ * float32 when needed, then calls the kernel on chunks of about
+ * chunk_pairs pairs, with interrupt checks in between.  out: nout x
+ * outdim, column-major.
+ *
+ * Chunks: rows [r0, r1), at least bi rows per thread (every thread gets a
+ * block) and a multiple of bi; when such a chunk of rows still has too
+ * many pairs, its reduced range is cut too, at multiples of RK_CPU_BJ,
+ * and the rows' states are carried from one call to the next in scratch,
+ * so that a row meets the same tiles in the same order as in one call: the
+ * result does not depend on the chunks.  Few rows (at most bi): the
+ * threads split the reduced range of each chunk and their partial states
+ * are merged in thread order, so the result depends on the number of
+ * threads and the chunks, not on the run. */
 static int run_kernel(const rk_kernel *k, const rk_input *in, int64_t rows[2], double *out,
                       int nthreads, rk_interrupt_fn intr, void *intr_data, rk_error *err) {
   int64_t nout = rows[k->outcat], nred = rows[1 - k->outcat];
@@ -145,32 +160,60 @@ static int run_kernel(const rk_kernel *k, const rk_input *in, int64_t rows[2], d
     ptrs[p] = conv[p];
   }
   {
-    int64_t chunk = CHUNK_PAIRS / (nred > 0 ? nred : 1);
-    if (chunk < 64) chunk = 64;
-    int used = 1;
-    /* few output rows: the kernel splits the reduced index over the
-     * threads and needs room for their partial accumulators */
+    int64_t bi = k->bi > 0 ? k->bi : 1;
     int nt_max = rk_threads(nthreads, (double)nout * (double)nred);
-    if (nout <= k->bi && nt_max > 1 && nred >= 4096) {
-      scratch = malloc((size_t)nt_max * (size_t)k->bi * (size_t)(k->acc + k->idx) * 8);
+    /* few output rows: the kernel splits the reduced index over the threads */
+    int split = nout <= bi && nt_max > 1 && nred >= 4096;
+    int64_t rchunk = nout, jchunk = nred;
+    if (!split) {
+      /* whole blocks, the same number for every thread */
+      int64_t step = bi * nt_max;
+      rchunk = chunk_pairs / nred;
+      rchunk = rchunk < step ? step : (rchunk + step - 1) / step * step;
+      if (rchunk > nout) rchunk = nout;
+    }
+    /* nj chunks of the reduced range, of chunk_pairs to 2 chunk_pairs pairs */
+    double nj = floor((double)rchunk * (double)nred / (double)chunk_pairs);
+    if (nj >= 2) {
+      jchunk = (int64_t)ceil((double)nred / nj);
+      jchunk = (jchunk + RK_CPU_BJ - 1) / RK_CPU_BJ * RK_CPU_BJ;
+      if (jchunk > nred) jchunk = nred;
+    }
+    if (split || jchunk < nred) {
+      size_t states = (size_t)rchunk + (split ? (size_t)nt_max * (size_t)bi : 0);
+      int comp = (rk_redops[k->red].flags & REDF_SUMLIKE) != 0;   /* Kahan's, maybe */
+      scratch = malloc(states * RK_STATE_BYTES(k->acc, k->idx, comp));
       if (!scratch) {
         rk_seterr(err, RK_ENOMEM, -1, "out of memory");
         rc = err->code;
         goto done;
       }
     }
-    for (int64_t r0 = 0; r0 < nout; r0 += chunk) {
-      int64_t r1 = r0 + chunk < nout ? r0 + chunk : nout;
-      int nt = rk_threads(nthreads, (double)(r1 - r0) * (double)nred);
-      int64_t blocks = (r1 - r0 + k->bi - 1) / k->bi;
-      if (scratch) nt = nt_max;
-      else if (nt > blocks) nt = (int)blocks;
-      k->entry(nout, nred, ptrs, out, r0, r1, nt, &used, scratch);
-      last_threads = used;
-      if (r1 < nout && intr && intr(intr_data)) {
-        rk_seterr(err, RK_EINTERRUPT, -1, "interrupted");
-        rc = err->code;
-        goto done;
+    int used = 1;
+    for (int64_t r0 = 0; r0 < nout; r0 += rchunk) {
+      int64_t r1 = r0 + rchunk < nout ? r0 + rchunk : nout;
+      int nt = nt_max;
+      if (!split) {
+        int64_t blocks = (r1 - r0 + bi - 1) / bi;
+        nt = rk_threads(nthreads, (double)(r1 - r0) * (double)nred);
+        if (nt > blocks) nt = (int)blocks;
+      }
+      for (int64_t ja = 0; ja < nred; ja += jchunk) {
+        int64_t jb = ja + jchunk < nred ? ja + jchunk : nred;
+        if (k->entry(nout, nred, ptrs, out, r0, r1, ja, jb, nt, &used, scratch) != 0) {
+          rk_seterr(err, RK_EINTERNAL, -1,
+                    "internal error: the kernel refused rows [%lld, %lld) and reduced indices "
+                    "[%lld, %lld) (%s:%d)", (long long)r0, (long long)r1, (long long)ja,
+                    (long long)jb, __FILE__, __LINE__);
+          rc = err->code;
+          goto done;
+        }
+        last_threads = used;
+        if ((r1 < nout || jb < nred) && intr && intr(intr_data)) {
+          rk_seterr(err, RK_EINTERRUPT, -1, "interrupted");
+          rc = err->code;
+          goto done;
+        }
       }
     }
   }

@@ -55,6 +55,10 @@ void test_tables(void);     /* test_tables.c: walks over ops.def and
                                reductions.def, one kernel per op        */
 void test_runtime(void);    /* test_runtime.c: cache, inputs, schemes,
                                interrupts, threads, build failures      */
+void test_lse(void);        /* test_lse.c: the LogSumExp family, random
+                               data and special values, tile edges      */
+void test_chunks(void);     /* test_chunks.c: runs cut into chunks of
+                               rows and reduced indices                 */
 void test_gpu(void);        /* test_tables.c: NVRTC compiles every kernel
                                of the walks; with a device, runs them   */
 /* test_math.c (another author's, linked in when present): the generated

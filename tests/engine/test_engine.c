@@ -1,9 +1,9 @@
 /*
  * test_engine.c -- main of the C tests of the engine (no R).
  *
- *   test_engine [rows] [tables] [runtime] [gpu] [math]   (default: all; math
- *                                                          when test_math.c
- *                                                          is linked in)
+ *   test_engine [rows] [tables] [runtime] [lse] [chunks] [gpu] [math]
+ *                                       (default: all; math when test_math.c
+ *                                        is linked in)
  *
  * Runs the groups of test.h against a fresh kernel cache folder, unloads
  * every kernel (so that LeakSanitizer sees a clean heap), removes the
@@ -199,8 +199,8 @@ int t_compare(const char *what, const char *formula, const char *const *decls, i
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   struct { const char *name; void (*fn)(void); } groups[] = {
-    {"rows", test_rows}, {"tables", test_tables}, {"runtime", test_runtime}, {"gpu", test_gpu},
-    {"math", test_math},
+    {"rows", test_rows}, {"tables", test_tables}, {"runtime", test_runtime}, {"lse", test_lse},
+    {"chunks", test_chunks}, {"gpu", test_gpu}, {"math", test_math},
   };
   int ngroups = (int)(sizeof groups / sizeof groups[0]);
   if (!test_math) ngroups--;   /* test_math.c not linked in */
@@ -210,7 +210,8 @@ int main(int argc, char **argv) {
     for (int g = 0; g < ngroups; g++)
       if (strcmp(argv[a], groups[g].name) == 0) run[g] = found = 1;
     if (!found) {
-      fprintf(stderr, "usage: test_engine [rows] [tables] [runtime] [gpu] [math]   (default: all)\n");
+      fprintf(stderr, "usage: test_engine [rows] [tables] [runtime] [lse] [chunks] [gpu] [math]   "
+                      "(default: all)\n");
       printf("C tests: 0 passed, 1 failed\n");
       return 2;
     }

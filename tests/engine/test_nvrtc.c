@@ -81,7 +81,7 @@ static const oprow oprows[] = {
 #undef X
 
 typedef struct redrow { const char *name; int nextra, hasK, flags; } redrow;
-#define X(id, name, nextra, hasK, shape, init, update, merge, fin, deriv, flags) \
+#define X(id, name, nextra, hasK, shape, init, update, tile, merge, fin, deriv, flags) \
   {name, nextra, hasK, flags},
 static const redrow redrows[] = {
 #include "reductions.def"

@@ -53,12 +53,12 @@ typedef struct redrow {
   int id;
   const char *idname, *name;
   int nextra, hasK;
-  const char *shape, *init, *update, *merge, *fin, *deriv;
+  const char *shape, *init, *update, *tile, *merge, *fin, *deriv;
   int flags;
 } redrow;
 
-#define X(id, name, nextra, hasK, shape, init, update, merge, fin, deriv, flags) \
-  {RK_RED_##id, #id, name, nextra, hasK, #shape, #init, #update, #merge, #fin, #deriv, flags},
+#define X(id, name, nextra, hasK, shape, init, update, tile, merge, fin, deriv, flags) \
+  {RK_RED_##id, #id, name, nextra, hasK, #shape, #init, #update, #tile, #merge, #fin, #deriv, flags},
 static const redrow redrows[] = {
 #include "reductions.def"
 };
@@ -185,6 +185,9 @@ static void walk_reductions(void) {
     CHECK(!missing(r->init) && o->init, "reduction %s has no init", nm);
     CHECK(!missing(r->update) && o->update, "reduction %s has no update", nm);
     CHECK(!missing(r->merge) && o->merge, "reduction %s has no merge", nm);
+    CHECK(missing(r->tile) == !o->tile, "rk_redops[%d].tile does not match the row of %s", i, nm);
+    CHECK(!o->tile || !(r->flags & REDF_SUMLIKE),
+          "reduction %s: a tile emitter on a sum-like row, whose fused loop never calls it", nm);
     CHECK(!missing(r->fin) && o->finalize, "reduction %s has no finalize", nm);
     CHECK(!missing(r->shape) && o->shape, "reduction %s has no shape rule", nm);
     CHECK(r->nextra >= 0 && r->nextra <= 1, "reduction %s: %d extra operands", nm, r->nextra);
