@@ -347,7 +347,9 @@ void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   } else if (ro->tile) {
     /* the reduction's own vectorised pass over the tile buffer */
     emit_line(e, "acc_t *A = st[i - b].v;");
-    ro->tile(e, r, (rk_acc){"A", NULL}, "fb", DG ? "gb" : NULL, "j1 - j0");
+    emit_line(e, "int64_t *I = st[i - b].i;");
+    emit_line(e, "(void)I;");
+    ro->tile(e, r, (rk_acc){"A", "I"}, "fb", DG ? "gb" : NULL, "j1 - j0", "j0");
   } else {
     /* the reduction's own update, scalar, from the tile buffer */
     emit_line(e, "acc_t *A = st[i - b].v;");

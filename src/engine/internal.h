@@ -103,11 +103,11 @@ typedef void (*rk_red_init_fn)(rk_emit *e, const rk_red *r, rk_acc A);
 typedef void (*rk_red_update_fn)(rk_emit *e, const rk_red *r, rk_acc A, const char *f,
                                  const char *g, const char *j);
 /* update over a whole tile (CPU buffered path): fb[k][0 .. n) holds the
- * formula's component k for the tile's n reduced indices, gb[w][0 .. n) the
- * weight's (gb NULL without weight); n is an int64_t expression.  The
- * emitted code may overwrite fb. */
+ * formula's component k for the tile's n reduced indices j0 .. j0 + n - 1,
+ * gb[w][0 .. n) the weight's (gb NULL without weight); n and j0 are int64_t
+ * expressions.  The emitted code may overwrite fb. */
 typedef void (*rk_red_tile_fn)(rk_emit *e, const rk_red *r, rk_acc A, const char *fb,
-                               const char *gb, const char *n);
+                               const char *gb, const char *n, const char *j0);
 typedef void (*rk_red_merge_fn)(rk_emit *e, const rk_red *r, rk_acc A, rk_acc B);
 /* o: output pointer of the row, s: column stride */
 typedef void (*rk_red_final_fn)(rk_emit *e, const rk_red *r, rk_acc A, const char *o,

@@ -67,6 +67,64 @@ static void min_final(rk_emit *e, const rk_red *r, rk_acc A, const char *o, cons
   emit_line(e, "for (int k = 0; k < %d; k++) %s[k * %s] = (double)%s[k];", r->D, o, s, A.v);
 }
 
+/* The vectorised pass over one tile of the buffered path (cpu.c), for Min,
+ * Max and (index) the ArgMin family, per component k of F = fb[k][0 .. n):
+ *   1. tm = the tile's min (max) in SIMD lanes, and whether F holds a NaN;
+ *   2. a tile with a NaN takes the scalar updates (NaN comes first, and the
+ *      first NaN's index wins: rare, and exactly the update's semantics);
+ *   3. otherwise, when tm beats the accumulator (or its index slot is
+ *      empty: the tile's first best term is taken, +Inf included), the
+ *      first t with F[t] == tm (a SIMD min over t) and its value go into
+ *      the accumulator; on a tie the accumulator's earlier index stays. */
+static void minmax_tile(rk_emit *e, const rk_red *r, rk_acc A, const char *fb, const char *n,
+                        const char *j0, int index) {
+  int mx = (rk_redops[r->red].flags & REDF_MAX) != 0;
+  const char *cmp = mx ? ">" : "<";
+  emit_line(e, "for (int k = 0; k < %d; k++) {", r->D);
+  e->indent++;
+  emit_line(e, "const rk_t *F = %s[k];", fb);
+  emit_line(e, "const int n = (int)(%s);", n);
+  emit_line(e, "rk_t tm = %s;", inf(r));
+  emit_line(e, "int bad = 0;");
+  emit_line(e, "#pragma omp simd reduction(%s:tm) reduction(|:bad)", mx ? "max" : "min");
+  emit_line(e, "for (int t = 0; t < n; t++) { rk_t v = F[t]; tm = v %s tm ? v : tm; bad |= v != v; }",
+            cmp);
+  emit_line(e, "if (bad) {");
+  e->indent++;
+  emit_line(e, "for (int t = 0; t < n; t++) {");
+  if (index)
+    emit_line(e, "  if (%s[k] < 0 || %s(F[t], %s[k])) { %s[k] = F[t]; %s[k] = %s + t; }", A.i,
+              before(r), A.v, A.v, A.i, j0);
+  else
+    emit_line(e, "  if (%s(F[t], %s[k])) %s[k] = F[t];", before(r), A.v, A.v);
+  emit_line(e, "}");
+  e->indent--;
+  if (index) {
+    /* the index pass only when the tile beats the accumulator; F[ti], not
+     * tm: the same number, but with the first term's sign of zero, as the
+     * scalar updates keep it */
+    emit_line(e, "} else if (n > 0 && (%s[k] < 0 || %s(tm, %s[k]))) {", A.i, before(r), A.v);
+    e->indent++;
+    emit_line(e, "int ti = n;");
+    emit_line(e, "#pragma omp simd reduction(min:ti)");
+    emit_line(e, "for (int t = 0; t < n; t++) ti = (F[t] == tm && t < ti) ? t : ti;");
+    emit_line(e, "%s[k] = F[ti]; %s[k] = %s + ti;", A.v, A.i, j0);
+  } else {
+    emit_line(e, "} else {");
+    e->indent++;
+    emit_line(e, "if (%s(tm, %s[k])) %s[k] = tm;", before(r), A.v, A.v);
+  }
+  e->indent--;
+  emit_line(e, "}");
+  e->indent--;
+  emit_line(e, "}");
+}
+static void min_tile(rk_emit *e, const rk_red *r, rk_acc A, const char *fb, const char *gb,
+                     const char *n, const char *j0) {
+  (void)gb;
+  minmax_tile(e, r, A, fb, n, j0, 0);
+}
+
 /* ------------------------------------------------------------ ArgMin & co */
 static void shape_arg(rk_ctx *c, rk_red *r) {
   (void)c;
@@ -90,6 +148,11 @@ static void arg_merge(rk_emit *e, const rk_red *r, rk_acc A, rk_acc B) {
             B.i, A.i, before(r), B.v, A.v, before(r), A.v, B.v, B.i, A.i);
   emit_line(e, "    %s[k] = %s[k]; %s[k] = %s[k];", A.v, B.v, A.i, B.i);
   emit_line(e, "  }");
+}
+static void arg_tile(rk_emit *e, const rk_red *r, rk_acc A, const char *fb, const char *gb,
+                     const char *n, const char *j0) {
+  (void)gb;
+  minmax_tile(e, r, A, fb, n, j0, 1);
 }
 static void write_index(rk_emit *e, const char *o, const char *col, const char *s, const char *I) {
   emit_line(e, "%s[(%s) * %s] = %s >= 0 ? (double)(%s + 1) : rk_na();", o, col, s, I, I);
@@ -275,7 +338,8 @@ static void lse_merge(rk_emit *e, const rk_red *r, rk_acc A, rk_acc B) {
  * nm counts exp(0) = 1, so that equal infinities add their weights; other
  * terms under nm = +Inf count exp(-Inf) = 0. */
 static void lse_tile(rk_emit *e, const rk_red *r, rk_acc A, const char *fb, const char *gb,
-                     const char *n) {
+                     const char *n, const char *j0) {
+  (void)j0;
   int W = lse_weights(r);
   int one = r->red != RK_RED_LOGSUMEXPWEIGHT && r->red != RK_RED_MAX_SUMSHIFTEXPWEIGHT;
   int ng = one ? W - 1 : W;    /* weights read from gb, after the 1 if any */

@@ -57,6 +57,8 @@ void test_runtime(void);    /* test_runtime.c: cache, inputs, schemes,
                                interrupts, threads, build failures      */
 void test_lse(void);        /* test_lse.c: the LogSumExp family, random
                                data and special values, tile edges      */
+void test_minmax(void);     /* test_minmax.c: Min, Max and the ArgMin
+                               family, ties and special values, exact  */
 void test_chunks(void);     /* test_chunks.c: runs cut into chunks of
                                rows and reduced indices                 */
 void test_gpu(void);        /* test_tables.c: NVRTC compiles every kernel
