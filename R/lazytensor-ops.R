@@ -65,27 +65,11 @@ fmt_param <- function(v) {
   if (is.numeric(v)) format(v, scientific = FALSE) else as.character(v)
 }
 
-lt_class <- function(res_type) {
-  if (res_type == "ComplexLazyTensor") {
-    c("ComplexLazyTensor", "LazyTensor")
-  } else {
-    "LazyTensor"
-  }
-}
-
 # Variables and data of LazyTensors, without duplicates (the same
-# variable used twice appears once).
+# variable used twice appears once), as an operation merges them
+# (src/r_lazy.c).
 merge_variables <- function(x, y, z = NULL) {
-  args <- c(x$args, y$args, z$args)
-  data <- c(x$data, y$data, z$data)
-  if (length(args) > 0L) {
-    keep <- !duplicated(args)
-    if (!all(keep)) {
-      args <- args[keep]
-      data <- data[keep]
-    }
-  }
-  list(args = args, data = data)
+  .Call(rk_lt_merge_r, list(x, y, z))
 }
 
 # Dimension check of 2 or 3 operands: "sameor1" (equal, or 1), "same", or

@@ -26,6 +26,7 @@ SEXP rk_lt_rename_r(SEXP, SEXP);
 SEXP rk_lt_reduction_r(SEXP, SEXP, SEXP, SEXP);
 SEXP rk_lt_fast_r(SEXP, SEXP, SEXP, SEXP);
 SEXP rk_lt_var_r(SEXP, SEXP);
+SEXP rk_lt_merge_r(SEXP);
 
 static const R_CallMethodDef call_methods[] = {
   CALLDEF(rk_compile_r, 5),
@@ -45,6 +46,7 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(rk_lt_reduction_r, 4),
   CALLDEF(rk_lt_fast_r, 4),
   CALLDEF(rk_lt_var_r, 2),
+  CALLDEF(rk_lt_merge_r, 1),
   {NULL, NULL, 0}
 };
 

@@ -148,6 +148,67 @@ static const char *formula_of(SEXP x, int k) {
   return CHAR(STRING_ELT(f, 0));
 }
 
+/* The variables (args) and data of the operands, without duplicates, in
+ * order of first appearance, as list(args, data): one operand's own when
+ * the others have none, else a merge.  NULL when there is none. */
+static SEXP lt_vars(SEXP operands) {
+  int n = (int)XLENGTH(operands);
+  SEXP args = R_NilValue, data = R_NilValue;
+  R_xlen_t total = 0;
+  for (int k = 0; k < n; k++) {
+    SEXP a = lt_field(VECTOR_ELT(operands, k), "args");
+    if (a != R_NilValue && TYPEOF(a) != STRSXP) Rf_error("operand %d has invalid `args`", k + 1);
+    SEXP d = lt_field(VECTOR_ELT(operands, k), "data");
+    if (Rf_xlength(a) != (d == R_NilValue ? 0 : Rf_xlength(d)) ||
+        (d != R_NilValue && TYPEOF(d) != VECSXP))
+      Rf_error("operand %d has `args` and `data` of different lengths", k + 1);
+    total += Rf_xlength(a);
+    if (Rf_xlength(a) > 0 && args == R_NilValue) {
+      args = a;
+      data = d;
+    }
+  }
+  SEXP out = PROTECT(Rf_allocVector(VECSXP, 2));
+  SEXP nms = PROTECT(Rf_allocVector(STRSXP, 2));
+  SET_STRING_ELT(nms, 0, Rf_mkChar("args"));
+  SET_STRING_ELT(nms, 1, Rf_mkChar("data"));
+  Rf_setAttrib(out, R_NamesSymbol, nms);
+  if (total > (args == R_NilValue ? 0 : Rf_xlength(args))) {
+    /* several operands have variables: merge (the strings and data stay
+     * reachable from the operands while the result is allocated) */
+    SEXP *ua = (SEXP *)R_alloc((size_t)total, sizeof(SEXP));
+    SEXP *ud = (SEXP *)R_alloc((size_t)total, sizeof(SEXP));
+    R_xlen_t m = 0;
+    for (int k = 0; k < n; k++) {
+      SEXP a = lt_field(VECTOR_ELT(operands, k), "args");
+      SEXP d = lt_field(VECTOR_ELT(operands, k), "data");
+      for (R_xlen_t q = 0; q < Rf_xlength(a); q++) {
+        SEXP s = STRING_ELT(a, q);
+        int dup = 0;
+        for (R_xlen_t r = 0; r < m && !dup; r++)
+          dup = ua[r] == s || strcmp(CHAR(ua[r]), CHAR(s)) == 0;
+        if (dup) continue;
+        ua[m] = s;
+        ud[m] = VECTOR_ELT(d, q);
+        m++;
+      }
+    }
+    args = Rf_allocVector(STRSXP, m);
+    SET_VECTOR_ELT(out, 0, args);
+    data = Rf_allocVector(VECSXP, m);
+    SET_VECTOR_ELT(out, 1, data);
+    for (R_xlen_t r = 0; r < m; r++) {
+      SET_STRING_ELT(args, r, ua[r]);
+      SET_VECTOR_ELT(data, r, ud[r]);
+    }
+  } else {
+    SET_VECTOR_ELT(out, 0, args);
+    SET_VECTOR_ELT(out, 1, data);
+  }
+  UNPROTECT(2);
+  return out;
+}
+
 /* rk_lt_node_r(op, infix, operands, extra, dimres, complex): the
  * LazyTensor op(x1,...,xn<extra>), or (x1<op>x2) when infix, whose
  * variables are those of the operands without duplicates (in order of
@@ -180,55 +241,17 @@ SEXP rk_lt_node_r(SEXP op, SEXP infix, SEXP operands, SEXP extra, SEXP dimres, S
   }
   SEXP formula = PROTECT(Rf_ScalarString(sb_string(&b)));
 
-  /* variables: a single operand's are kept as they are */
-  SEXP args = R_NilValue, data = R_NilValue;
-  R_xlen_t total = 0;
-  for (int k = 0; k < n; k++) {
-    SEXP a = lt_field(VECTOR_ELT(operands, k), "args");
-    if (a != R_NilValue && TYPEOF(a) != STRSXP) Rf_error("operand %d has invalid `args`", k + 1);
-    SEXP d = lt_field(VECTOR_ELT(operands, k), "data");
-    if (Rf_xlength(a) != (d == R_NilValue ? 0 : Rf_xlength(d)) ||
-        (d != R_NilValue && TYPEOF(d) != VECSXP))
-      Rf_error("operand %d has `args` and `data` of different lengths", k + 1);
-    total += Rf_xlength(a);
-    if (Rf_xlength(a) > 0 && args == R_NilValue) {
-      args = a;
-      data = d;
-    }
-  }
-  if (total > (args == R_NilValue ? 0 : Rf_xlength(args))) {
-    /* several operands have variables: merge (the strings and data stay
-     * reachable from the operands while the result is allocated) */
-    SEXP *ua = (SEXP *)R_alloc((size_t)total, sizeof(SEXP));
-    SEXP *ud = (SEXP *)R_alloc((size_t)total, sizeof(SEXP));
-    R_xlen_t m = 0;
-    for (int k = 0; k < n; k++) {
-      SEXP a = lt_field(VECTOR_ELT(operands, k), "args");
-      SEXP d = lt_field(VECTOR_ELT(operands, k), "data");
-      for (R_xlen_t q = 0; q < Rf_xlength(a); q++) {
-        SEXP s = STRING_ELT(a, q);
-        int dup = 0;
-        for (R_xlen_t r = 0; r < m && !dup; r++)
-          dup = ua[r] == s || strcmp(CHAR(ua[r]), CHAR(s)) == 0;
-        if (dup) continue;
-        ua[m] = s;
-        ud[m] = VECTOR_ELT(d, q);
-        m++;
-      }
-    }
-    SEXP ma = PROTECT(Rf_allocVector(STRSXP, m));
-    SEXP md = PROTECT(Rf_allocVector(VECSXP, m));
-    for (R_xlen_t r = 0; r < m; r++) {
-      SET_STRING_ELT(ma, r, ua[r]);
-      SET_VECTOR_ELT(md, r, ud[r]);
-    }
-    SEXP res = lt_new(formula, ma, md, dr, Rf_asLogical(cplx) == 1);
-    UNPROTECT(3);
-    return res;
-  }
-  SEXP res = lt_new(formula, args, data, dr, Rf_asLogical(cplx) == 1);
-  UNPROTECT(1);
+  SEXP vars = PROTECT(lt_vars(operands));
+  SEXP res = lt_new(formula, VECTOR_ELT(vars, 0), VECTOR_ELT(vars, 1), dr, Rf_asLogical(cplx) == 1);
+  UNPROTECT(2);
   return res;
+}
+
+/* rk_lt_merge_r(operands): list(args, data) of the LazyTensors (NULL
+ * elements allowed) without duplicates, as for an operation on them */
+SEXP rk_lt_merge_r(SEXP operands) {
+  if (TYPEOF(operands) != VECSXP) Rf_error("`operands` must be a list");
+  return lt_vars(operands);
 }
 
 /* ------------------------------------------------------------ renaming */

@@ -74,3 +74,34 @@ collect_messages <- function(expr) {
 unique_int <- function() {
   as.integer(sample.int(1e6, 1) + 1000 * (as.numeric(Sys.time()) %% 1000))
 }
+
+# Child R processes: Rscript, whether rkeops is installed where they look
+# for it, and their environment (the parent's library path, a cache
+# folder, at most 2 threads).
+rscript_bin <- file.path(R.home("bin"), "Rscript")
+
+rkeops_installed <- function() {
+  any(file.exists(file.path(.libPaths(), "rkeops", "DESCRIPTION")))
+}
+
+skip_without_installed_rkeops <- function() {
+  skip_on_cran()
+  skip_if_not(rkeops_installed(), "rkeops is not installed in the library path")
+}
+
+child_env <- function(cache = get_rkeops_cache_dir()) {
+  c(sprintf("R_LIBS=%s", shQuote(paste(.libPaths(), collapse = .Platform$path.sep))),
+    sprintf("RKEOPS_CACHE_DIR=%s", shQuote(cache)),
+    "OMP_THREAD_LIMIT=2")
+}
+
+# Wait until all `files` exist (TRUE) or `timeout` seconds passed (FALSE),
+# looking every `poll` seconds.
+wait_files <- function(files, timeout, poll = 0.05) {
+  t0 <- Sys.time()
+  while (!all(file.exists(files))) {
+    if (as.numeric(Sys.time() - t0, units = "secs") > timeout) return(FALSE)
+    Sys.sleep(poll)
+  }
+  TRUE
+}

@@ -46,10 +46,7 @@ test_that("cache folder: set, stat, clean, remove", {
 })
 
 test_that("a second R process loads the compiled kernel from disk", {
-  lib <- .libPaths()
-  skip_if_not(any(file.exists(file.path(lib, "rkeops", "DESCRIPTION"))),
-              "rkeops is not installed in the library path")
-  rscript <- file.path(R.home("bin"), "Rscript")
+  skip_if_not(rkeops_installed(), "rkeops is not installed in the library path")
   n <- unique_int()
   cache <- get_rkeops_cache_dir()
   script <- tempfile(fileext = ".R")
@@ -69,10 +66,8 @@ test_that("a second R process loads the compiled kernel from disk", {
   ), script)
   run <- function() {
     out <- suppressWarnings(system2(
-      rscript, c("--vanilla", shQuote(script)), stdout = TRUE, stderr = TRUE,
-      env = c(sprintf("R_LIBS=%s", shQuote(paste(lib, collapse = .Platform$path.sep))),
-              sprintf("RKEOPS_CACHE_DIR=%s", shQuote(cache)),
-              "OMP_THREAD_LIMIT=2")
+      rscript_bin, c("--vanilla", shQuote(script)), stdout = TRUE, stderr = TRUE,
+      env = child_env(cache)
     ))
     from <- grep("^FROM ", out, value = TRUE)
     value <- grep("^VALUE ", out, value = TRUE)
@@ -96,10 +91,7 @@ test_that("a second R process loads the compiled kernel from disk", {
 })
 
 test_that("a kernel rebuilt in another process is byte-identical", {
-  lib <- .libPaths()
-  skip_if_not(any(file.exists(file.path(lib, "rkeops", "DESCRIPTION"))),
-              "rkeops is not installed in the library path")
-  rscript <- file.path(R.home("bin"), "Rscript")
+  skip_if_not(rkeops_installed(), "rkeops is not installed in the library path")
   n <- unique_int()
   script <- tempfile(fileext = ".R")
   writeLines(c(
@@ -115,10 +107,8 @@ test_that("a kernel rebuilt in another process is byte-identical", {
     cache <- tempfile("rkeops-cache-")
     dir.create(cache)
     out <- suppressWarnings(system2(
-      rscript, c("--vanilla", shQuote(script)), stdout = TRUE, stderr = TRUE,
-      env = c(sprintf("R_LIBS=%s", shQuote(paste(lib, collapse = .Platform$path.sep))),
-              sprintf("RKEOPS_CACHE_DIR=%s", shQuote(cache)),
-              "OMP_THREAD_LIMIT=2")
+      rscript_bin, c("--vanilla", shQuote(script)), stdout = TRUE, stderr = TRUE,
+      env = child_env(cache)
     ))
     expect_identical(trimws(grep("^FROM ", out, value = TRUE)), "FROM compiler")
     so <- list.files(cache, pattern = "\\.so$", recursive = TRUE, full.names = TRUE)

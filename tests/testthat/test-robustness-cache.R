@@ -3,36 +3,14 @@
 # written. The processes are started with system2(wait = FALSE) and report
 # through files; the parent polls them with a time limit.
 
-rb_rscript <- file.path(R.home("bin"), "Rscript")
-
-skip_without_installed_rkeops <- function() {
-  skip_on_cran()
-  skip_if_not(
-    any(file.exists(file.path(.libPaths(), "rkeops", "DESCRIPTION"))),
-    "rkeops is not installed in the library path"
-  )
-}
-
 # Start `Rscript script args` in the background with the parent's library
 # path and at most 2 threads; output in `log`.
 rb_spawn <- function(script, args, log, cache) {
   system2(
-    rb_rscript, c("--vanilla", shQuote(script), vapply(args, shQuote, "")),
+    rscript_bin, c("--vanilla", shQuote(script), vapply(args, shQuote, "")),
     stdout = log, stderr = log, wait = FALSE,
-    env = c(sprintf("R_LIBS=%s", shQuote(paste(.libPaths(), collapse = ":"))),
-            sprintf("RKEOPS_CACHE_DIR=%s", shQuote(cache)),
-            "OMP_THREAD_LIMIT=2")
+    env = child_env(cache)
   )
-}
-
-# Wait until all `files` exist (TRUE) or `timeout` seconds passed (FALSE).
-rb_wait_files <- function(files, timeout) {
-  t0 <- Sys.time()
-  while (!all(file.exists(files))) {
-    if (as.numeric(Sys.time() - t0, units = "secs") > timeout) return(FALSE)
-    Sys.sleep(0.05)
-  }
-  TRUE
 }
 
 rb_logs <- function(logs) {
@@ -91,14 +69,14 @@ rb_run_children <- function(formulas, n, cache, wait = FALSE,
   for (k in seq_len(n)) rb_spawn(script, c(work, k), logs[k], cache)
   if (wait) {
     ready <- file.path(work, sprintf("ready-%d", seq_len(n)))
-    if (!rb_wait_files(ready, timeout)) {
+    if (!wait_files(ready, timeout)) {
       fail(paste("the R processes did not start:", rb_logs(logs)))
       return(NULL)
     }
     file.create(file.path(work, "go"))
   }
   res <- file.path(work, sprintf("result-%d.rds", seq_len(n)))
-  if (!rb_wait_files(res, timeout)) {
+  if (!wait_files(res, timeout)) {
     fail(paste("the R processes did not finish:", rb_logs(logs)))
     return(NULL)
   }

@@ -4,32 +4,6 @@
 # process so that a memory checker sees the interrupted path), and
 # reductions over more than 2^31 (and 2^32) pairs.
 
-rb_rscript <- file.path(R.home("bin"), "Rscript")
-
-skip_without_installed_rkeops <- function() {
-  skip_on_cran()
-  skip_if_not(
-    any(file.exists(file.path(.libPaths(), "rkeops", "DESCRIPTION"))),
-    "rkeops is not installed in the library path"
-  )
-}
-
-rb_child_env <- function() {
-  c(sprintf("R_LIBS=%s", shQuote(paste(.libPaths(), collapse = ":"))),
-    sprintf("RKEOPS_CACHE_DIR=%s", shQuote(get_rkeops_cache_dir())),
-    "OMP_THREAD_LIMIT=2")
-}
-
-# Wait until all `files` exist (TRUE) or `timeout` seconds passed (FALSE).
-rb_wait_files <- function(files, timeout) {
-  t0 <- Sys.time()
-  while (!all(file.exists(files))) {
-    if (as.numeric(Sys.time() - t0, units = "secs") > timeout) return(FALSE)
-    Sys.sleep(0.02)
-  }
-  TRUE
-}
-
 rb_sx <- matrix(c(0.1, 0.5, 0.9, 0.2, 0.4, 0.6), 3, 2)
 rb_sy <- matrix(c(0.3, 0.7, 0.2, 0.8), 2, 2)
 rb_sb <- matrix(c(1.5, -0.5), 2, 1)
@@ -96,9 +70,9 @@ test_that("LazyTensors and operators work after saveRDS() and readRDS()", {
   ), script)
   data_file <- tempfile(fileext = ".rds")
   saveRDS(list(x = rb_sx, y = rb_sy, b = rb_sb, e = e), data_file)
-  log <- system2(rb_rscript, c("--vanilla", shQuote(script),
+  log <- system2(rscript_bin, c("--vanilla", shQuote(script),
                                shQuote(c(files, data_file, out))),
-                 stdout = TRUE, stderr = TRUE, env = rb_child_env())
+                 stdout = TRUE, stderr = TRUE, env = child_env())
   expect_true(file.exists(out), info = paste(log, collapse = "\n"))
   skip_if_not(file.exists(out))
   res <- readRDS(out)
@@ -151,10 +125,10 @@ test_that("an interrupted long reduction returns fast and leaves R usable", {
     "writeLines(out, f('out.tmp'))",
     "file.rename(f('out.tmp'), f('out'))"
   ), f("child.R"))
-  system2(rb_rscript, c("--vanilla", shQuote(f("child.R")), shQuote(work)),
+  system2(rscript_bin, c("--vanilla", shQuote(f("child.R")), shQuote(work)),
           stdout = f("log"), stderr = f("log"), wait = FALSE,
-          env = rb_child_env())
-  started <- rb_wait_files(f("pid"), 120)
+          env = child_env())
+  started <- wait_files(f("pid"), 120, poll = 0.02)
   expect_true(started, info = paste(readLines(f("log")), collapse = "\n"))
   skip_if_not(started)
   pid <- as.integer(readLines(f("pid")))
@@ -167,7 +141,7 @@ test_that("an interrupted long reduction returns fast and leaves R usable", {
   writeLines(sprintf("%.6f", as.numeric(Sys.time())), f("signal.tmp"))
   file.rename(f("signal.tmp"), f("signal"))
   tools::pskill(pid, tools::SIGINT)
-  done <- rb_wait_files(f("out"), 60)
+  done <- wait_files(f("out"), 60, poll = 0.02)
   expect_true(done, info = paste(readLines(f("log")), collapse = "\n"))
   skip_if_not(done)
   out <- readLines(f("out"))
