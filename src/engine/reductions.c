@@ -67,6 +67,16 @@ static void min_final(rk_emit *e, const rk_red *r, rk_acc A, const char *o, cons
   emit_line(e, "for (int k = 0; k < %d; k++) %s[k * %s] = (double)%s[k];", r->D, o, s, A.v);
 }
 
+/* First pass of the tile emitters: tm = the max (mx) or min of F[0 .. n)
+ * in SIMD lanes, NaN aside, and bad = whether F holds a NaN. */
+static void tile_extreme(rk_emit *e, int mx) {
+  emit_line(e, "rk_t tm = %s;", mx ? "-RK_INF" : "RK_INF");
+  emit_line(e, "int bad = 0;");
+  emit_line(e, "#pragma omp simd reduction(%s:tm) reduction(|:bad)", mx ? "max" : "min");
+  emit_line(e, "for (int t = 0; t < n; t++) { rk_t v = F[t]; tm = v %s tm ? v : tm; bad |= v != v; }",
+            mx ? ">" : "<");
+}
+
 /* The vectorised pass over one tile of the buffered path (cpu.c), for Min,
  * Max and (index) the ArgMin family, per component k of F = fb[k][0 .. n):
  *   1. tm = the tile's min (max) in SIMD lanes, and whether F holds a NaN;
@@ -79,16 +89,11 @@ static void min_final(rk_emit *e, const rk_red *r, rk_acc A, const char *o, cons
 static void minmax_tile(rk_emit *e, const rk_red *r, rk_acc A, const char *fb, const char *n,
                         const char *j0, int index) {
   int mx = (rk_redops[r->red].flags & REDF_MAX) != 0;
-  const char *cmp = mx ? ">" : "<";
   emit_line(e, "for (int k = 0; k < %d; k++) {", r->D);
   e->indent++;
   emit_line(e, "const rk_t *F = %s[k];", fb);
   emit_line(e, "const int n = (int)(%s);", n);
-  emit_line(e, "rk_t tm = %s;", inf(r));
-  emit_line(e, "int bad = 0;");
-  emit_line(e, "#pragma omp simd reduction(%s:tm) reduction(|:bad)", mx ? "max" : "min");
-  emit_line(e, "for (int t = 0; t < n; t++) { rk_t v = F[t]; tm = v %s tm ? v : tm; bad |= v != v; }",
-            cmp);
+  tile_extreme(e, mx);
   emit_line(e, "if (bad) {");
   e->indent++;
   emit_line(e, "for (int t = 0; t < n; t++) {");
@@ -346,11 +351,8 @@ static void lse_tile(rk_emit *e, const rk_red *r, rk_acc A, const char *fb, cons
   emit_line(e, "{");
   e->indent++;
   emit_line(e, "rk_t *F = %s[0];", fb);
-  emit_line(e, "const int64_t n = %s;", n);
-  emit_line(e, "rk_t tm = -RK_INF;");
-  emit_line(e, "int bad = 0;");
-  emit_line(e, "#pragma omp simd reduction(max:tm) reduction(|:bad)");
-  emit_line(e, "for (int64_t t = 0; t < n; t++) { rk_t v = F[t]; tm = v > tm ? v : tm; bad |= v != v; }");
+  emit_line(e, "const int n = (int)(%s);", n);
+  tile_extreme(e, 1);
   emit_line(e, "double m = %s[0], *S = %s + 1;", A.v, A.v);
   emit_line(e, "if (bad) {");
   emit_line(e, "  double nv = 0;");
