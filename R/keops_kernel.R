@@ -113,7 +113,7 @@ msg_input_length <- paste0(
 #' positions; without them, positions follow the order of `args`.
 #'
 #' @section Operator:
-#' The operator is `function(input = NULL, inner_dim = "col")`:
+#' The operator is `function(input = NULL, inner_dim = "col", ranges = NULL)`:
 #' * `input`: a list with one element per declared argument, in position
 #'   order, or named with the argument names (any order). `Vi`/`Vj` data
 #'   are matrices with one row per index and one column per coordinate
@@ -123,6 +123,10 @@ msg_input_length <- paste0(
 #' * `inner_dim`: `"col"` (default) when the coordinates are the columns of
 #'   the data, `"row"` when they are the rows (the data are then
 #'   transposed). The result is never transposed.
+#' * `ranges`: `NULL`, or block-sparse ranges from [keops_ranges()] (or
+#'   [as_keops_ranges()]) built on the `Vi` and `Vj` points: only the pairs
+#'   of kept clusters are reduced (gradients of [keops_grad()] take them
+#'   too).
 #'
 #' The operator returns a numeric matrix with one row per `i` (axis 0) or
 #' per `j` (axis 1) and one column per coordinate of the formula (see the
@@ -220,8 +224,9 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
   )
   rm(call)
 
-  function(input = NULL, inner_dim = "col") {
+  function(input = NULL, inner_dim = "col", ranges = NULL) {
     if (is.null(input)) return(context)
+    if (!is.null(ranges)) ranges <- check_ranges(ranges, sys.call())
     if (!is.list(input)) rk_abort(msg_input_list, "arg", sys.call())
     if (length(input) != st$n) rk_abort(msg_input_length, "arg", sys.call())
     if (!is.null(names(input))) input <- reorder_input(input, st, sys.call())
@@ -247,7 +252,7 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
         input[[k]] <- as_variable_data(v, row, st$names[k], sys.call())
       }
     }
-    run_kernel(st, input, sys.call())
+    run_kernel(st, input, sys.call(), ranges = ranges)
   }
 }
 
@@ -507,7 +512,8 @@ kernel_label <- function(st, k) {
 # Run the kernel of a state on inputs already in position order and in the
 # engine's layout. Compiles when needed: first call, options changed, or a
 # pointer emptied by saveRDS()/readRDS() (the engine then answers "load").
-run_kernel <- function(st, inputs, call = NULL, o = getOption("rkeops")) {
+run_kernel <- function(st, inputs, call = NULL, o = getOption("rkeops"),
+                       ranges = NULL) {
   if (is.null(o)) {
     o <- current_options()
   } else if (!is.list(o)) {
@@ -525,11 +531,19 @@ run_kernel <- function(st, inputs, call = NULL, o = getOption("rkeops")) {
     }
     st$opts <- o
   }
-  res <- .Call(rk_run_r, k, inputs, o$ncore)
+  res <- if (is.null(ranges)) {
+    .Call(rk_run_r, k, inputs, o$ncore)
+  } else {
+    run_ranged(k, inputs, ranges, o, call)
+  }
   if (is.list(res)) {
     if (identical(res$code, "load")) {
       k <- compile_state(st, o, call)
-      res <- .Call(rk_run_r, k, inputs, o$ncore)
+      res <- if (is.null(ranges)) {
+        .Call(rk_run_r, k, inputs, o$ncore)
+      } else {
+        run_ranged(k, inputs, ranges, o, call)
+      }
     }
     if (is.list(res)) raise_engine_error(res, call)
   }

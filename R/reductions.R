@@ -62,6 +62,9 @@ msg_index <- "`index` input argument should be a character, either 'i' or 'j'."
 #' @param ... for `sum`, `min`, `max`: a LazyTensor, and optionally the
 #'   `index` (named or as second argument).
 #' @param na.rm not used.
+#' @param ranges `NULL`, or block-sparse ranges from [keops_ranges()] (or
+#'   [as_keops_ranges()]): only the pairs of kept clusters are reduced (for
+#'   `sum`, `min`, `max`: a named argument).
 #'
 #' @return For a reduction, a numeric matrix, a 3-dimensional array
 #'   (`Kmin`, `argKmin` of a vector) or a list of two (`min_argmin`,
@@ -114,6 +117,12 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
   }
   dots <- list(...)
   nm <- names(dots)
+  ranges <- NULL
+  if (!is.null(nm) && "ranges" %in% nm) {
+    ranges <- dots[["ranges"]]
+    dots <- dots[nm != "ranges"]
+    nm <- names(dots)
+  }
   if (!is.null(nm) && "index" %in% nm) {
     index <- dots[["index"]]
     dots <- dots[nm != "index"]
@@ -131,7 +140,11 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
   }
   x <- dots[[1L]]
   red <- c(sum = "Sum", min = "Min", max = "Max")[[gen]]
-  lt_reduce_or_op(x, red, index, call)
+  if (!is.null(ranges) && length(index) == 1L && is.na(index)) {
+    rk_abort("`ranges` is for reductions: give `index` (\"i\" or \"j\") too.",
+             "arg", call)
+  }
+  lt_reduce_or_op(x, red, index, call, ranges)
 }
 
 summary_call <- function(gen, index) {
@@ -144,7 +157,7 @@ summary_call <- function(gen, index) {
 
 # sum, min, max, argmin, argmax: the reduction over index "i" or "j", or
 # for index NA the operation on the coordinates.
-lt_reduce_or_op <- function(x, red, index, call) {
+lt_reduce_or_op <- function(x, red, index, call, ranges = NULL) {
   if (!inherits(x, "LazyTensor")) {
     rk_abort("`x` input should be a LazyTensor or a ComplexLazyTensor.",
              "arg", call)
@@ -161,167 +174,175 @@ lt_reduce_or_op <- function(x, red, index, call) {
       !(index %in% c("i", "j"))) {
     rk_abort(msg_index_na, "arg", call)
   }
-  lt_reduction_checked(x, red, index, call)
+  lt_reduction_checked(x, red, index, call, ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-argmin <- function(x, index = NA) {
-  lt_reduce_or_op(x, "ArgMin", index, sys.call())
+argmin <- function(x, index = NA, ranges = NULL) {
+  lt_reduce_or_op(x, "ArgMin", index, sys.call(), ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-argmax <- function(x, index = NA) {
-  lt_reduce_or_op(x, "ArgMax", index, sys.call())
+argmax <- function(x, index = NA, ranges = NULL) {
+  lt_reduce_or_op(x, "ArgMax", index, sys.call(), ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-sum_reduction <- function(x, index) {
-  lt_reduction_checked(x, "Sum", index, sys.call())
+sum_reduction <- function(x, index, ranges = NULL) {
+  lt_reduction_checked(x, "Sum", index, sys.call(), ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-min_reduction <- function(x, index) {
-  lt_reduction_checked(x, "Min", index, sys.call())
+min_reduction <- function(x, index, ranges = NULL) {
+  lt_reduction_checked(x, "Min", index, sys.call(), ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-max_reduction <- function(x, index) {
-  lt_reduction_checked(x, "Max", index, sys.call())
+max_reduction <- function(x, index, ranges = NULL) {
+  lt_reduction_checked(x, "Max", index, sys.call(), ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-argmin_reduction <- function(x, index) {
-  lt_reduction_checked(x, "ArgMin", index, sys.call())
+argmin_reduction <- function(x, index, ranges = NULL) {
+  lt_reduction_checked(x, "ArgMin", index, sys.call(), ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-argmax_reduction <- function(x, index) {
-  lt_reduction_checked(x, "ArgMax", index, sys.call())
+argmax_reduction <- function(x, index, ranges = NULL) {
+  lt_reduction_checked(x, "ArgMax", index, sys.call(), ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-min_argmin <- function(x, index) {
-  lt_reduction_checked(x, "Min_ArgMin", index, sys.call())
+min_argmin <- function(x, index, ranges = NULL) {
+  lt_reduction_checked(x, "Min_ArgMin", index, sys.call(), ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-min_argmin_reduction <- function(x, index) {
-  lt_reduction_checked(x, "Min_ArgMin", index, sys.call())
+min_argmin_reduction <- function(x, index, ranges = NULL) {
+  lt_reduction_checked(x, "Min_ArgMin", index, sys.call(), ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-max_argmax <- function(x, index) {
-  lt_reduction_checked(x, "Max_ArgMax", index, sys.call())
+max_argmax <- function(x, index, ranges = NULL) {
+  lt_reduction_checked(x, "Max_ArgMax", index, sys.call(), ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-max_argmax_reduction <- function(x, index) {
-  lt_reduction_checked(x, "Max_ArgMax", index, sys.call())
+max_argmax_reduction <- function(x, index, ranges = NULL) {
+  lt_reduction_checked(x, "Max_ArgMax", index, sys.call(), ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-Kmin <- function(x, K, index) {
-  lt_reduction_checked(x, "KMin", index, sys.call(), K = K)
+Kmin <- function(x, K, index, ranges = NULL) {
+  lt_reduction_checked(x, "KMin", index, sys.call(), K = K, ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-Kmin_reduction <- function(x, K, index) {
-  lt_reduction_checked(x, "KMin", index, sys.call(), K = K)
+Kmin_reduction <- function(x, K, index, ranges = NULL) {
+  lt_reduction_checked(x, "KMin", index, sys.call(), K = K, ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-argKmin <- function(x, K, index) {
-  lt_reduction_checked(x, "ArgKMin", index, sys.call(), K = K)
+argKmin <- function(x, K, index, ranges = NULL) {
+  lt_reduction_checked(x, "ArgKMin", index, sys.call(), K = K, ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-argKmin_reduction <- function(x, K, index) {
-  lt_reduction_checked(x, "ArgKMin", index, sys.call(), K = K)
+argKmin_reduction <- function(x, K, index, ranges = NULL) {
+  lt_reduction_checked(x, "ArgKMin", index, sys.call(), K = K, ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-Kmin_argKmin <- function(x, K, index) {
-  lt_reduction_checked(x, "KMin_ArgKMin", index, sys.call(), K = K)
+Kmin_argKmin <- function(x, K, index, ranges = NULL) {
+  lt_reduction_checked(x, "KMin_ArgKMin", index, sys.call(), K = K, ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-Kmin_argKmin_reduction <- function(x, K, index) {
-  lt_reduction_checked(x, "KMin_ArgKMin", index, sys.call(), K = K)
+Kmin_argKmin_reduction <- function(x, K, index, ranges = NULL) {
+  lt_reduction_checked(x, "KMin_ArgKMin", index, sys.call(), K = K, ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-logsumexp <- function(x, index, weight = NULL) {
+logsumexp <- function(x, index, weight = NULL, ranges = NULL) {
   call <- sys.call()
   if (is.null(weight)) {
-    return(lt_reduction_checked(x, "LogSumExp", index, call))
+    return(lt_reduction_checked(x, "LogSumExp", index, call, ranges = ranges))
   }
-  lt_reduction_checked(x, "LogSumExpWeight", index, call, weight = weight)
+  lt_reduction_checked(x, "LogSumExpWeight", index, call, weight = weight,
+                       ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-logsumexp_reduction <- function(x, index, weight = NULL) {
+logsumexp_reduction <- function(x, index, weight = NULL, ranges = NULL) {
   call <- sys.call()
   if (is.null(weight)) {
-    return(lt_reduction_checked(x, "LogSumExp", index, call))
+    return(lt_reduction_checked(x, "LogSumExp", index, call, ranges = ranges))
   }
-  lt_reduction_checked(x, "LogSumExpWeight", index, call, weight = weight)
+  lt_reduction_checked(x, "LogSumExpWeight", index, call, weight = weight,
+                       ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-sumsoftmaxweight <- function(x, index, weight) {
+sumsoftmaxweight <- function(x, index, weight, ranges = NULL) {
   call <- sys.call()
   if (missing(weight) || is.null(weight)) {
     rk_abort("`weight` input argument is required by `sumsoftmaxweight`.",
              "arg", call)
   }
-  lt_reduction_checked(x, "SumSoftMaxWeight", index, call, weight = weight)
+  lt_reduction_checked(x, "SumSoftMaxWeight", index, call, weight = weight,
+                       ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-sumsoftmaxweight_reduction <- function(x, index, weight) {
+sumsoftmaxweight_reduction <- function(x, index, weight, ranges = NULL) {
   call <- sys.call()
   if (missing(weight) || is.null(weight)) {
     rk_abort("`weight` input argument is required by `sumsoftmaxweight`.",
              "arg", call)
   }
-  lt_reduction_checked(x, "SumSoftMaxWeight", index, call, weight = weight)
+  lt_reduction_checked(x, "SumSoftMaxWeight", index, call, weight = weight,
+                       ranges = ranges)
 }
 
 #' @rdname LazyTensor-reductions
 #' @export
-reduction.LazyTensor <- function(x, opstr, index, opt_arg = NULL) {
+reduction.LazyTensor <- function(x, opstr, index, opt_arg = NULL,
+                                 ranges = NULL) {
   call <- sys.call()
   if (!is.character(opstr) || length(opstr) != 1L || is.na(opstr) ||
       !nzchar(opstr)) {
     rk_abort("`opstr` input should be a string text.", "arg", call)
   }
-  if (is.null(opt_arg)) return(lt_reduction_checked(x, opstr, index, call))
+  if (is.null(opt_arg)) {
+    return(lt_reduction_checked(x, opstr, index, call, ranges = ranges))
+  }
   if (inherits(opt_arg, "LazyTensor") || (!is_int(opt_arg) &&
                                           is.numeric(opt_arg))) {
-    return(lt_reduction_checked(x, opstr, index, call, weight = opt_arg))
+    return(lt_reduction_checked(x, opstr, index, call, weight = opt_arg,
+                                ranges = ranges))
   }
-  lt_reduction_checked(x, opstr, index, call, K = opt_arg)
+  lt_reduction_checked(x, opstr, index, call, K = opt_arg, ranges = ranges)
 }
 
 # Reductions that are per coordinate of real formulas (not of complex
@@ -335,7 +356,7 @@ scalar_reductions <- c("LogSumExp", "LogSumExpWeight", "SumSoftMaxWeight",
 
 # Checks of a reduction's arguments, then the reduction.
 lt_reduction_checked <- function(x, red, index, call, K = NULL,
-                                 weight = NULL) {
+                                 weight = NULL, ranges = NULL) {
   if (!inherits(x, "LazyTensor")) {
     rk_abort("`x` input should be a LazyTensor or a ComplexLazyTensor.",
              "arg", call)
@@ -367,16 +388,18 @@ lt_reduction_checked <- function(x, red, index, call, K = NULL,
   } else if (!is.null(weight)) {
     opt <- as_operand(weight, "weight", call)
   }
-  lt_reduction(x, red, index, call, opt)
+  if (!is.null(ranges)) ranges <- check_ranges(ranges, call)
+  lt_reduction(x, red, index, call, opt, ranges)
 }
 
 # Run the reduction `red` ("Sum", ...) of LazyTensor x over `index`, with
 # an optional integer parameter or weight LazyTensor `opt`.
-lt_reduction <- function(x, red, index, call = NULL, opt = NULL) {
+lt_reduction <- function(x, red, index, call = NULL, opt = NULL,
+                         ranges = NULL) {
   s <- lt_state(x, red, index, call, opt)
   o <- getOption("rkeops")
   if (isTRUE(o$formula_only)) print_formula_only(s$st, call)
-  run_kernel(s$st, s$data, call, o)
+  run_kernel(s$st, s$data, call, o, ranges = ranges)
 }
 
 # The kernel state and the data of a LazyTensor reduction. The state is

@@ -222,7 +222,9 @@ static int interrupt_pending(void *data) {
   return R_ToplevelExec(check_interrupt, NULL) == FALSE;
 }
 
-SEXP rk_run_r(SEXP ptr, SEXP inputs, SEXP nthreads) {
+/* The kernel of an external pointer, or NULL when it was saved from
+ * another session (*res then gets the "load" record for R/). */
+static rk_kernel *kernel_of(SEXP ptr, SEXP *res) {
   if (TYPEOF(ptr) != EXTPTRSXP || R_ExternalPtrTag(ptr) != Rf_install("rkeops_kernel"))
     Rf_error("internal error: not an rkeops kernel (%s:%d)", __FILE__, __LINE__);
   rk_kernel *k = (rk_kernel *)R_ExternalPtrAddr(ptr);
@@ -231,13 +233,17 @@ SEXP rk_run_r(SEXP ptr, SEXP inputs, SEXP nthreads) {
     rk_error_init(&e);
     e.code = RK_ELOAD;
     snprintf(e.msg, sizeof e.msg, "this kernel was saved from another R session: compile it again");
-    return engine_error(&e, NULL);
+    *res = engine_error(&e, NULL);
   }
+  return k;
+}
+
+/* inputs (a list of double vectors and matrices) -> in[], *nin */
+static void inputs_of(SEXP inputs, rk_input *in, int *nin) {
   if (TYPEOF(inputs) != VECSXP) Rf_error("`inputs` must be a list");
-  int nin = (int)XLENGTH(inputs);
-  if (nin > 256) Rf_error("at most 256 inputs are supported");
-  rk_input in[256];
-  for (int p = 0; p < nin; p++) {
+  int n = (int)XLENGTH(inputs);
+  if (n > 256) Rf_error("at most 256 inputs are supported");
+  for (int p = 0; p < n; p++) {
     SEXP x = VECTOR_ELT(inputs, p);
     if (TYPEOF(x) != REALSXP)
       Rf_error("internal error: input %d is not a double vector (%s:%d)", p + 1, __FILE__, __LINE__);
@@ -251,6 +257,48 @@ SEXP rk_run_r(SEXP ptr, SEXP inputs, SEXP nthreads) {
       in[p].ncol = 1;
     }
   }
+  *nin = n;
+}
+
+/* R's list(blocks, slices, red) of integers (0-based, checked in R/ and
+ * again by the engine) -> rk_ranges, arrays in R_alloc memory; NULL -> NULL */
+static const rk_ranges *ranges_of(SEXP x, rk_ranges *r) {
+  if (x == R_NilValue) return NULL;
+  if (TYPEOF(x) != VECSXP || XLENGTH(x) != 3)
+    Rf_error("internal error: ranges must be list(blocks, slices, red) (%s:%d)", __FILE__, __LINE__);
+  SEXP b = VECTOR_ELT(x, 0), s = VECTOR_ELT(x, 1), q = VECTOR_ELT(x, 2);
+  if (TYPEOF(b) != INTSXP || TYPEOF(s) != INTSXP || TYPEOF(q) != INTSXP ||
+      XLENGTH(b) != 2 * XLENGTH(s) || XLENGTH(q) % 2 != 0)
+    Rf_error("internal error: malformed ranges (%s:%d)", __FILE__, __LINE__);
+  R_xlen_t nb = XLENGTH(s), nq = XLENGTH(q) / 2;
+  int64_t *blocks = (int64_t *)R_alloc((size_t)(2 * nb + 1), sizeof(int64_t));
+  int64_t *slices = (int64_t *)R_alloc((size_t)(nb + 1), sizeof(int64_t));
+  int64_t *red = (int64_t *)R_alloc((size_t)(2 * nq + 1), sizeof(int64_t));
+  /* blocks and red: two columns (start, end), column-major in R */
+  for (R_xlen_t k = 0; k < nb; k++) {
+    blocks[2 * k] = INTEGER(b)[k];
+    blocks[2 * k + 1] = INTEGER(b)[k + nb];
+    slices[k] = INTEGER(s)[k];
+  }
+  for (R_xlen_t k = 0; k < nq; k++) {
+    red[2 * k] = INTEGER(q)[k];
+    red[2 * k + 1] = INTEGER(q)[k + nq];
+  }
+  *r = (rk_ranges){nb, blocks, slices, nq, red};
+  return r;
+}
+
+/* A run, plain (ranges_i and ranges_j NULL) or block-sparse. */
+static SEXP run(SEXP ptr, SEXP inputs, SEXP nthreads, SEXP ranges_i, SEXP ranges_j, int ranged) {
+  SEXP res = R_NilValue;
+  rk_kernel *k = kernel_of(ptr, &res);
+  if (!k) return res;
+  rk_input in[256];
+  int nin = 0;
+  inputs_of(inputs, in, &nin);
+  rk_ranges ri, rj;
+  const rk_ranges *pi = ranged ? ranges_of(ranges_i, &ri) : NULL;
+  const rk_ranges *pj = ranged ? ranges_of(ranges_j, &rj) : NULL;
   int nt = Rf_asInteger(nthreads);
   if (nt == NA_INTEGER || nt < 0) nt = 0;
   rk_error e;
@@ -261,17 +309,28 @@ SEXP rk_run_r(SEXP ptr, SEXP inputs, SEXP nthreads) {
   if (nout > INT32_MAX) Rf_error("the result would have %lld rows; R matrices hold at most %d",
                                  (long long)nout, INT32_MAX);
   SEXP out = PROTECT(Rf_allocMatrix(REALSXP, (int)nout, outdim));
-  int rc = rk_run(k, in, nin, REAL(out), nt, interrupt_pending, NULL, &e);
+  int rc = ranged ? rk_run_ranges(k, in, nin, REAL(out), pi, pj, nt, interrupt_pending, NULL, &e)
+                  : rk_run(k, in, nin, REAL(out), nt, interrupt_pending, NULL, &e);
   /* An interrupt (consumed by interrupt_pending's R_ToplevelExec) comes back
    * as a record of code "interrupt", which R/ raises again as a genuine
    * interrupt condition: tryCatch(interrupt = ) sees it. */
   if (rc != RK_OK) {
-    SEXP res = engine_error(&e, NULL);
+    res = engine_error(&e, NULL);
     UNPROTECT(1);
     return res;
   }
   UNPROTECT(1);
   return out;
+}
+
+SEXP rk_run_r(SEXP ptr, SEXP inputs, SEXP nthreads) {
+  return run(ptr, inputs, nthreads, R_NilValue, R_NilValue, 0);
+}
+
+/* ranges_i: for a kernel whose output rows are i (a reduction over j),
+ * ranges_j: over i; NULL where none is needed */
+SEXP rk_run_ranges_r(SEXP ptr, SEXP inputs, SEXP nthreads, SEXP ranges_i, SEXP ranges_j) {
+  return run(ptr, inputs, nthreads, ranges_i, ranges_j, 1);
 }
 
 SEXP rk_last_threads_r(void) { return Rf_ScalarInteger(rk_last_threads()); }

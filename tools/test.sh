@@ -1,7 +1,8 @@
 #!/bin/sh
 # tools/test.sh -- the body of `make test` (after `make install`):
 #   1. the C engine tests: `make -C tests/engine check` (ASan/UBSan), which
-#      print "C tests: N passed, M failed";
+#      print "C tests: N passed, M failed", and the GPU backend on the
+#      emulated driver (gpu-emu-check: "GPU emulation tests: ...");
 #   2. the testthat suite against the package installed in $RKEOPS_LIB, with
 #      OMP_THREAD_LIMIT=2 and a fresh RKEOPS_CACHE_DIR (tests/run-r-tests.R),
 #      which prints "R tests: N passed, M failed, K skipped";
@@ -43,6 +44,31 @@ if [ -f tests/engine/Makefile ]; then
   fi
 else
   echo "note: tests/engine/Makefile not found; C tests skipped (counted as 0)"
+fi
+
+# ------------------------------------------- GPU backend, emulated ----
+# The CUDA scheme end to end on the fake driver and NVRTC of
+# tests/engine/fakecuda (no GPU needed; a C++ compiler builds the kernels).
+if [ -f tests/engine/gpu.mk ]; then
+  echo
+  echo "== GPU backend on the emulated driver (tests/engine, gpu-emu-check) =="
+  { $MAKE --no-print-directory -C tests/engine -f Makefile -f gpu.mk gpu-emu-check < /dev/null 2>&1
+    echo $? > "$work/g.rc"; } > "$work/g.log"
+  grep -E "^(FAIL|== )" "$work/g.log"
+  set -- $(counts "GPU emulation" "$work/g.log")
+  if [ $# -ge 2 ]; then
+    tail -n 1 "$work/g.log"
+    c_pass=$((c_pass + $1)) c_fail=$((c_fail + $2))
+    if [ "$(cat "$work/g.rc")" != 0 ] && [ "$2" = 0 ]; then
+      tail -n 40 "$work/g.log"
+      echo "GPU emulation tests: exit status $(cat "$work/g.rc"); counted as 1 failure"
+      c_fail=$((c_fail + 1))
+    fi
+  else
+    tail -n 40 "$work/g.log"
+    echo "GPU emulation tests: no summary line; counted as 1 failure"
+    c_fail=$((c_fail + 1))
+  fi
 fi
 
 # ------------------------------------------------- ground-rule linters ----

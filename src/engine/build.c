@@ -490,8 +490,8 @@ int build_kernel(const char *src, const rk_options *o, rk_kernel *proto, rk_erro
     free(path);
     return err->code;
   }
-  void *sym = dlsym(dl, "rk_entry");
-  if (!sym) {
+  void *sym = dlsym(dl, "rk_entry"), *sym_ranges = dlsym(dl, "rk_entry_ranges");
+  if (!sym || !sym_ranges) {
     rk_seterr(err, RK_ELOAD, -1, "the compiled kernel '%s' has no entry point", path);
     dlclose(dl);
     free(path);
@@ -508,6 +508,7 @@ int build_kernel(const char *src, const rk_options *o, rk_kernel *proto, rk_erro
   k->path = path;
   k->dl = dl;
   memcpy(&k->entry, &sym, sizeof sym);  /* object to function pointer, POSIX-style */
+  memcpy(&k->entry_ranges, &sym_ranges, sizeof sym_ranges);
   k->from = from;
   k->seconds = now() - t0;
   k->next = memo;

@@ -205,6 +205,46 @@ static void close_scope(rk_emit *e) {
 
 /* ------------------------------------------------------------ generation */
 
+/* rk_entry_ranges(nw, w, red, ...): block-sparse reductions (run.c builds
+ * the work list from the caller's ranges).  Work item t is the output rows
+ * [w[4t], w[4t+1]) (at most BI of them) reduced over the ranges
+ * red[2s] .. red[2s+1] for s in [w[4t+2], w[4t+3]), in that order; a row
+ * with no range gets the reduction of nothing (init, then finalize).  Work
+ * items run in parallel and write disjoint rows. */
+static void emit_entry_ranges(rk_emit *e, const rk_redop *ro, rk_red *r) {
+  emit_line(e, "");
+  emit_line(e, "int rk_entry_ranges(int64_t nout, int64_t nred, const void *const *args, double *out,");
+  emit_line(e, "                    int64_t nw, const int64_t *w, const int64_t *red, int nthreads,");
+  emit_line(e, "                    int *used) {");
+  e->indent++;
+  emit_line(e, "int nthr = 1;");
+  emit_line(e, "#pragma omp parallel num_threads(nthreads) if (nthreads > 1)");
+  emit_line(e, "{");
+  e->indent++;
+  emit_line(e, "#ifdef _OPENMP");
+  emit_line(e, "if (omp_get_thread_num() == 0) nthr = omp_get_num_threads();");
+  emit_line(e, "#endif");
+  emit_line(e, "#pragma omp for schedule(dynamic, 1)");
+  emit_line(e, "for (int64_t t = 0; t < nw; t++) {");
+  e->indent++;
+  emit_line(e, "const int64_t b = w[4 * t], bend = w[4 * t + 1], s0 = w[4 * t + 2], s1 = w[4 * t + 3];");
+  emit_line(e, "rk_state st[BI];");
+  emit_line(e, "if (s0 == s1) rk_block(nout, nred, args, b, bend, 0, 0, st, 1);");
+  emit_line(e, "for (int64_t s = s0; s < s1; s++)");
+  emit_line(e, "  rk_block(nout, nred, args, b, bend, red[2 * s], red[2 * s + 1], st, s == s0);");
+  open_scope(e, "for (int64_t i = b; i < bend; i++) {%s", "");
+  ro->finalize(e, r, (rk_acc){"st[i - b].v", "st[i - b].i"}, "(out + i)", "nout");
+  close_scope(e);
+  e->indent--;
+  emit_line(e, "}");
+  e->indent--;
+  emit_line(e, "}");
+  emit_line(e, "if (used) *used = nthr;");
+  emit_line(e, "return 0;");
+  e->indent--;
+  emit_line(e, "}");
+}
+
 void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   const rk_redop *ro = &rk_redops[r->red];
   int f32 = o->precision == RK_F32;
@@ -452,5 +492,6 @@ void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   emit_line(e, "return 0;");
   e->indent--;
   emit_line(e, "}");
+  emit_entry_ranges(e, ro, r);
   c->cpu_bi = BI;
 }

@@ -188,7 +188,8 @@ void cuda_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   /* ---- rk_cuda_entry */
   emit_line(e, "extern \"C\" __global__ void __launch_bounds__(%d) rk_cuda_entry(", block);
   emit_line(e, "    rk_i64 nout, rk_i64 nred, rk_i64 r0, rk_i64 r1, const void *const *args,");
-  emit_line(e, "    double *out, acc_t *part_v, rk_i64 *part_i) {");
+  emit_line(e, "    double *out, acc_t *part_v, rk_i64 *part_i, const rk_i64 *work,");
+  emit_line(e, "    const rk_i64 *redr) {");
   e->indent++;
   emit_line(e, "extern __shared__ double rk_smem[];");
   emit_line(e, "rk_t *const rk_sh = (rk_t *)rk_smem;");
@@ -201,14 +202,20 @@ void cuda_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
     emit_line(e, "rk_t *const sh%d = rk_sh + %d;", p, off * block);
     off += c->args[p].dim;
   }
-  emit_line(e, "const rk_i64 i_raw = r0 + (rk_i64)blockIdx.x * %d + threadIdx.x;", block);
-  emit_line(e, "const int active = i_raw < r1;");
-  emit_line(e, "const rk_i64 i = active ? i_raw : r0;  /* idle threads: row r0, no output */");
+  emit_line(e, "/* ranges (work != 0): block bx owns work item bx, rows [w[0], w[1]) and the");
+  emit_line(e, " * reduced ranges redr[2s .. 2s+1] for s in [w[2], w[3]) */");
+  emit_line(e, "const rk_i64 *const w = work ? work + 4 * (rk_i64)blockIdx.x : 0;");
+  emit_line(e, "const rk_i64 rb = w ? w[0] : r0 + (rk_i64)blockIdx.x * %d;", block);
+  emit_line(e, "const rk_i64 re = w ? w[1] : r1;");
+  emit_line(e, "const rk_i64 i_raw = rb + threadIdx.x;");
+  emit_line(e, "const int active = i_raw < re;");
+  emit_line(e, "const rk_i64 i = active ? i_raw : rb;  /* idle threads: row rb, no output */");
   emit_line(e, "/* this block's share of the reduced index: whole tiles, split over gridDim.y */");
   emit_line(e, "const rk_i64 ntiles = (nred + %d) / %d;", block - 1, block);
   emit_line(e, "const rk_i64 per = (ntiles + (rk_i64)gridDim.y - 1) / (rk_i64)gridDim.y;");
-  emit_line(e, "const rk_i64 jbeg = (rk_i64)blockIdx.y * per * %d;", block);
-  emit_line(e, "const rk_i64 jend = jbeg + per * %d < nred ? jbeg + per * %d : nred;", block, block);
+  emit_line(e, "const rk_i64 jbeg0 = (rk_i64)blockIdx.y * per * %d;", block);
+  emit_line(e, "const rk_i64 jend0 = jbeg0 + per * %d < nred ? jbeg0 + per * %d : nred;", block, block);
+  emit_line(e, "(void)redr;");
   /* parameters, in place, and what depends only on them */
   for (int p = 0; p < c->nargs; p++)
     if (used[p] && c->args[p].cat == RK_CAT_PM)
@@ -230,7 +237,11 @@ void cuda_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
     else emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = a%d[i + k * nout];", d, nm, p);
   }
   emit_nodes(e, roots, 2, DEP_PM | dep_out, done);
-  /* the tiles */
+  /* the tiles of each reduced range (one range without ranges) */
+  emit_line(e, "const rk_i64 s0 = w ? w[2] : 0, s1 = w ? w[3] : 1;");
+  emit_line(e, "for (rk_i64 s = s0; s < s1; s++) {");
+  e->indent++;
+  emit_line(e, "const rk_i64 jbeg = w ? redr[2 * s] : jbeg0, jend = w ? redr[2 * s + 1] : jend0;");
   emit_line(e, "for (rk_i64 j0 = jbeg; j0 < jend; j0 += %d) {", block);
   e->indent++;
   emit_line(e, "const int jn = (int)(jend - j0 < %d ? jend - j0 : %d);", block, block);
@@ -278,6 +289,8 @@ void cuda_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   if (scheme == RK_SCHEME_BLOCK) ro->merge(e, r, (rk_acc){"acc", NULL}, (rk_acc){"P", NULL});
   e->indent--;
   emit_line(e, "}");
+  e->indent--;
+  emit_line(e, "}");  /* ranges */
   /* the result, or the partial accumulator of this split */
   emit_line(e, "if (gridDim.y == 1) {");
   e->indent++;
@@ -479,15 +492,13 @@ int cuda_build(const char *src, const rk_options *o, rk_kernel *proto, rk_error 
 /* One kernel on all its inputs (k->nargs of them): copies in, launches in
  * chunks of rows (split over the reduced index when the rows are few),
  * copies the nout x outdim doubles back into out. */
-static int run_one(const rk_kernel *k, const rk_input *in, const int64_t rows[2], double *out,
-                   const gpu_device *dev, rk_interrupt_fn intr, void *intr_data, rk_error *err) {
-  const int64_t nout = rows[k->outcat], nred = rows[1 - k->outcat];
+/* Device copies of the inputs (darg[], zeroed first: the caller frees
+ * them, also on error) and the device array of their addresses. */
+static int upload_inputs(const rk_kernel *k, const rk_input *in, gpu_ptr *darg, gpu_ptr *dptrs,
+                         rk_error *err) {
   const size_t esz = k->prec == RK_F32 ? sizeof(float) : sizeof(double);
-  gpu_ptr darg[RK_MAX_ARGS];
-  memset(darg, 0, sizeof darg);
-  gpu_ptr dptrs = 0, dout = 0, dpv = 0, dpi = 0;
-  size_t pv_bytes = 0, pi_bytes = 0;
-  const size_t out_bytes = (size_t)nout * (size_t)k->outdim * sizeof(double);
+  memset(darg, 0, sizeof(gpu_ptr) * RK_MAX_ARGS);
+  *dptrs = 0;
   int rc = RK_OK;
   for (int p = 0; p < k->nargs && rc == RK_OK; p++) {
     size_t n = (size_t)(in[p].nrow * in[p].ncol);
@@ -507,8 +518,19 @@ static int run_one(const rk_kernel *k, const rk_input *in, const int64_t rows[2]
       rc = gpu_upload(darg[p], in[p].data, n * sizeof(double), err);
     }
   }
-  if (rc == RK_OK) rc = gpu_alloc(&dptrs, sizeof(gpu_ptr) * (size_t)(k->nargs > 0 ? k->nargs : 1), err);
-  if (rc == RK_OK) rc = gpu_upload(dptrs, darg, sizeof(gpu_ptr) * (size_t)k->nargs, err);
+  if (rc == RK_OK) rc = gpu_alloc(dptrs, sizeof(gpu_ptr) * (size_t)(k->nargs > 0 ? k->nargs : 1), err);
+  if (rc == RK_OK) rc = gpu_upload(*dptrs, darg, sizeof(gpu_ptr) * (size_t)k->nargs, err);
+  return rc;
+}
+
+static int run_one(const rk_kernel *k, const rk_input *in, const int64_t rows[2], double *out,
+                   const gpu_device *dev, rk_interrupt_fn intr, void *intr_data, rk_error *err) {
+  const int64_t nout = rows[k->outcat], nred = rows[1 - k->outcat];
+  gpu_ptr darg[RK_MAX_ARGS];
+  gpu_ptr dptrs = 0, dout = 0, dpv = 0, dpi = 0, dnone = 0;
+  size_t pv_bytes = 0, pi_bytes = 0;
+  const size_t out_bytes = (size_t)nout * (size_t)k->outdim * sizeof(double);
+  int rc = upload_inputs(k, in, darg, &dptrs, err);
   if (rc == RK_OK) rc = gpu_alloc(&dout, out_bytes, err);
   const int64_t B = k->cu_block;
   const int64_t ntiles = (nred + B - 1) / B;
@@ -549,7 +571,7 @@ static int run_one(const rk_kernel *k, const rk_input *in, const int64_t rows[2]
     }
     long long a_nout = nout, a_nred = nred, a_r0 = r0, a_r1 = r1;
     int a_nsplit = (int)nsplit;
-    void *params[] = {&a_nout, &a_nred, &a_r0, &a_r1, &dptrs, &dout, &dpv, &dpi};
+    void *params[] = {&a_nout, &a_nred, &a_r0, &a_r1, &dptrs, &dout, &dpv, &dpi, &dnone, &dnone};
     rc = gpu_launch(k->cu_entry, (unsigned)nb, (unsigned)nsplit, (unsigned)B, (unsigned)k->cu_shmem,
                     params, err);
     if (rc == RK_OK && nsplit > 1) {
@@ -568,6 +590,52 @@ static int run_one(const rk_kernel *k, const rk_input *in, const int64_t rows[2]
   gpu_free(dout);
   gpu_free(dpv);
   gpu_free(dpi);
+  return rc;
+}
+
+/* A block-sparse run (run.c builds the work list: items of at most
+ * cu_block rows, w[4t .. 4t+3] = rows [r0, r1), ranges [s0, s1) of red):
+ * one block per item, launches of about CUDA_CHUNK_PAIRS pairs with the
+ * interrupt callback polled in between. */
+int cuda_run_ranges(const rk_kernel *k, const rk_input *in, const int64_t rows[2], double *out,
+                    int64_t nw, const int64_t *w, const double *pairs, const int64_t *red,
+                    int64_t nred_ranges, rk_interrupt_fn intr, void *intr_data, rk_error *err) {
+  gpu_device dev;
+  if (gpu_open(k->device, &dev, err) != RK_OK) return err->code;
+  const int64_t nout = rows[k->outcat], nred = rows[1 - k->outcat];
+  gpu_ptr darg[RK_MAX_ARGS];
+  gpu_ptr dptrs = 0, dout = 0, dwork = 0, dred = 0, dnone = 0;
+  const size_t out_bytes = (size_t)nout * (size_t)k->outdim * sizeof(double);
+  int rc = upload_inputs(k, in, darg, &dptrs, err);
+  if (rc == RK_OK) rc = gpu_alloc(&dout, out_bytes, err);
+  if (rc == RK_OK) rc = gpu_alloc(&dwork, sizeof(int64_t) * 4 * (size_t)(nw > 0 ? nw : 1), err);
+  if (rc == RK_OK && nw > 0) rc = gpu_upload(dwork, w, sizeof(int64_t) * 4 * (size_t)nw, err);
+  if (rc == RK_OK) rc = gpu_alloc(&dred, sizeof(int64_t) * 2 * (size_t)(nred_ranges > 0 ? nred_ranges : 1), err);
+  if (rc == RK_OK && nred_ranges > 0)
+    rc = gpu_upload(dred, red, sizeof(int64_t) * 2 * (size_t)nred_ranges, err);
+  for (int64_t t0 = 0; rc == RK_OK && t0 < nw;) {
+    int64_t t1 = t0;
+    double np = 0;
+    while (t1 < nw && t1 - t0 < 0x7fffffff && (t1 == t0 || np + pairs[t1] <= CUDA_CHUNK_PAIRS))
+      np += pairs[t1++];
+    long long a_nout = nout, a_nred = nred, a_r0 = 0, a_r1 = nout;
+    gpu_ptr dw = dwork + (gpu_ptr)(sizeof(int64_t) * 4 * (size_t)t0);
+    void *params[] = {&a_nout, &a_nred, &a_r0, &a_r1, &dptrs, &dout, &dnone, &dnone, &dw, &dred};
+    rc = gpu_launch(k->cu_entry, (unsigned)(t1 - t0), 1, (unsigned)k->cu_block,
+                    (unsigned)k->cu_shmem, params, err);
+    if (rc == RK_OK) rc = gpu_sync(err);
+    t0 = t1;
+    if (rc == RK_OK && t0 < nw && intr && intr(intr_data)) {
+      rk_seterr(err, RK_EINTERRUPT, -1, "interrupted");
+      rc = err->code;
+    }
+  }
+  if (rc == RK_OK) rc = gpu_download(out, dout, out_bytes, err);
+  for (int p = 0; p < k->nargs; p++) gpu_free(darg[p]);
+  gpu_free(dptrs);
+  gpu_free(dout);
+  gpu_free(dwork);
+  gpu_free(dred);
   return rc;
 }
 

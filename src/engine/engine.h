@@ -21,7 +21,7 @@
 
 /* Bumped whenever generated code or the cache format changes; part of
  * every cache key and of every cached file name. */
-#define RK_ENGINE_VERSION "2"
+#define RK_ENGINE_VERSION "3"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -143,6 +143,34 @@ int rk_check_inputs(const rk_kernel *k, const rk_input *in, int nin,
 int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out,
            int nthreads, rk_interrupt_fn intr, void *intr_data,
            rk_error *err);
+
+/* Block-sparse reductions (KeOps' "ranges"): the output rows are cut into
+ * blocks, and block b is reduced only over its own list of ranges of the
+ * reduced index.  All indices are 0-based, ranges half-open:
+ *   blocks[2b], blocks[2b+1]    rows [start, end) of block b (blocks sorted,
+ *                               disjoint; rows in no block get the
+ *                               reduction of nothing: 0 for a Sum, Inf for
+ *                               a Min...)
+ *   slices[b]                   end of block b's ranges in red (they start
+ *                               at slices[b-1], at 0 for b = 0)
+ *   red[2s], red[2s+1]          reduced indices [start, end) of range s
+ * The same format as PyKeOps' ranges_i / slices_i / redranges_j. */
+typedef struct rk_ranges {
+  int64_t nblocks;
+  const int64_t *blocks;
+  const int64_t *slices;
+  int64_t nred;
+  const int64_t *red;
+} rk_ranges;
+
+/* rk_run restricted to ranges: r_out_i is used by kernels whose output
+ * rows are the i index (reductions over j), r_out_j by those over i (a
+ * gradient may run one of each: its forward kernel and itself); either may
+ * be NULL when no kernel needs it.  CPU and GPU.  RK_EARG when the ranges
+ * are inconsistent (the message says which entry). */
+int rk_run_ranges(const rk_kernel *k, const rk_input *in, int nin, double *out,
+                  const rk_ranges *r_out_i, const rk_ranges *r_out_j, int nthreads,
+                  rk_interrupt_fn intr, void *intr_data, rk_error *err);
 
 /* The single thread-count getter (guideline 6): honours OMP_THREAD_LIMIT,
  * OMP_NUM_THREADS, the requested count (<= 0: all cores) and a small-work

@@ -282,6 +282,12 @@ void sha256_final(sha256_ctx *h, unsigned char out[32]);
 typedef int (*rk_entry_fn)(int64_t nout, int64_t nred, const void *const *args,
                            double *out, int64_t r0, int64_t r1, int64_t ja, int64_t jb,
                            int nthreads, int *threads_used, void *scratch);
+/* The block-sparse entry (cpu.c's rk_entry_ranges): nw work items
+ * w[4t .. 4t+3] = output rows [r0, r1) (at most bi rows), reduced ranges
+ * s in [s0, s1) of red[2s] .. red[2s+1]; run.c checks them. */
+typedef int (*rk_entry_ranges_fn)(int64_t nout, int64_t nred, const void *const *args,
+                                  double *out, int64_t nw, const int64_t *w, const int64_t *red,
+                                  int nthreads, int *threads_used);
 #define RK_STATE_BYTES(acc, idx, comp) \
   ((size_t)8 * (size_t)((acc) + (idx) + ((comp) ? (acc) : 0) + 1))
 /* reduced indices per CPU tile (at most; a divisor of it when the tile
@@ -294,6 +300,7 @@ struct rk_kernel {
   char *path;
   void *dl;
   rk_entry_fn entry;
+  rk_entry_ranges_fn entry_ranges;
   rk_precision prec;
   int nargs;
   rk_arginfo args[RK_MAX_ARGS];
@@ -330,6 +337,9 @@ void cuda_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out);
 int cuda_build(const char *src, const rk_options *o, rk_kernel *proto, rk_error *err);
 /* one GPU kernel on all its inputs; rows: rows of the i and j variables
  * (checked by rk_run, which also runs a gradient's forward kernel) */
+int cuda_run_ranges(const rk_kernel *k, const rk_input *in, const int64_t rows[2], double *out,
+                    int64_t nw, const int64_t *w, const double *pairs, const int64_t *red,
+                    int64_t nred_ranges, rk_interrupt_fn intr, void *intr_data, rk_error *err);
 int cuda_run_one(const rk_kernel *k, const rk_input *in, const int64_t rows[2], double *out,
                  rk_interrupt_fn intr, void *intr_data, rk_error *err);
 

@@ -138,14 +138,11 @@ void run_set_chunk_pairs(int64_t n) { chunk_pairs = n > 0 ? n : CHUNK_PAIRS; }
  * threads split the reduced range of each chunk and their partial states
  * are merged in thread order, so the result depends on the number of
  * threads and the chunks, not on the run. */
-static int run_kernel(const rk_kernel *k, const rk_input *in, int64_t rows[2], double *out,
-                      int nthreads, rk_interrupt_fn intr, void *intr_data, rk_error *err) {
-  int64_t nout = rows[k->outcat], nred = rows[1 - k->outcat];
-  const void *ptrs[RK_MAX_ARGS];
-  float *conv[RK_MAX_ARGS];
-  memset(conv, 0, sizeof conv);
-  void *scratch = NULL;
-  int rc = RK_OK;
+/* The kernel's view of the inputs: in place in float64, converted copies
+ * (conv[p], freed by the caller, also on error) in float32. */
+static int kernel_inputs(const rk_kernel *k, const rk_input *in, const void **ptrs, float **conv,
+                         rk_error *err) {
+  memset(conv, 0, sizeof(float *) * RK_MAX_ARGS);
   for (int p = 0; p < k->nargs; p++) {
     ptrs[p] = in[p].data;
     if (k->prec != RK_F32) continue;
@@ -153,12 +150,22 @@ static int run_kernel(const rk_kernel *k, const rk_input *in, int64_t rows[2], d
     conv[p] = malloc((n ? n : 1) * sizeof(float));
     if (!conv[p]) {
       rk_seterr(err, RK_ENOMEM, -1, "out of memory converting inputs to float32");
-      rc = err->code;
-      goto done;
+      return err->code;
     }
     for (size_t i = 0; i < n; i++) conv[p][i] = (float)in[p].data[i];
     ptrs[p] = conv[p];
   }
+  return RK_OK;
+}
+
+static int run_kernel(const rk_kernel *k, const rk_input *in, int64_t rows[2], double *out,
+                      int nthreads, rk_interrupt_fn intr, void *intr_data, rk_error *err) {
+  int64_t nout = rows[k->outcat], nred = rows[1 - k->outcat];
+  const void *ptrs[RK_MAX_ARGS];
+  float *conv[RK_MAX_ARGS];
+  void *scratch = NULL;
+  int rc = kernel_inputs(k, in, ptrs, conv, err);
+  if (rc != RK_OK) goto done;
   {
     int64_t bi = k->bi > 0 ? k->bi : 1;
     int nt_max = rk_threads(nthreads, (double)nout * (double)nred);
@@ -223,15 +230,197 @@ done:
   return rc;
 }
 
-/* one kernel on the backend it was built for */
+/* ------------------------------------------------------------ ranges */
+
+/* The work list of a block-sparse run (rk_ranges, engine.h) for a kernel
+ * with nout output rows and nred reduced ones: items of at most bi rows,
+ * w[4t .. 4t+3] = r0, r1, s0, s1, covering every output row in order (rows
+ * in no block get an item with no range); pairs[t] counts the item's pairs.
+ * Checks the ranges first: RK_EARG names the faulty entry. */
+typedef struct run_work {
+  int64_t n;
+  int64_t *w;
+  double *pairs;
+} run_work;
+
+static int ranges_check(const rk_ranges *rg, int64_t nout, int64_t nred, rk_error *err) {
+  if (rg->nblocks < 0 || rg->nred < 0 || (rg->nblocks > 0 && (!rg->blocks || !rg->slices)) ||
+      (rg->nred > 0 && !rg->red)) {
+    rk_seterr(err, RK_EARG, -1, "ranges: negative counts or missing arrays");
+    return err->code;
+  }
+  int64_t prev_end = 0, prev_slice = 0;
+  for (int64_t b = 0; b < rg->nblocks; b++) {
+    int64_t a = rg->blocks[2 * b], e = rg->blocks[2 * b + 1], s = rg->slices[b];
+    if (a < prev_end || e < a || e > nout) {
+      rk_seterr(err, RK_EARG, -1,
+                "ranges: block %lld covers rows [%lld, %lld) (0-based): blocks must be sorted, "
+                "disjoint and within the %lld output rows", (long long)(b + 1), (long long)a,
+                (long long)e, (long long)nout);
+      return err->code;
+    }
+    if (s < prev_slice || s > rg->nred) {
+      rk_seterr(err, RK_EARG, -1,
+                "ranges: slice %lld ends at %lld, before the previous slice's end %lld or past "
+                "the %lld reduced ranges", (long long)(b + 1), (long long)s,
+                (long long)prev_slice, (long long)rg->nred);
+      return err->code;
+    }
+    prev_end = e;
+    prev_slice = s;
+  }
+  for (int64_t q = 0; q < rg->nred; q++) {
+    int64_t a = rg->red[2 * q], e = rg->red[2 * q + 1];
+    if (a < 0 || e < a || e > nred) {
+      rk_seterr(err, RK_EARG, -1,
+                "ranges: reduced range %lld is [%lld, %lld) (0-based), not within the %lld rows "
+                "of the reduced index", (long long)(q + 1), (long long)a, (long long)e,
+                (long long)nred);
+      return err->code;
+    }
+  }
+  return RK_OK;
+}
+
+/* items for rows [a, e) with ranges [s0, s1), in pieces of bi rows */
+static void work_add(run_work *wk, int64_t a, int64_t e, int64_t s0, int64_t s1, int64_t bi,
+                     double len) {
+  for (int64_t r = a; r < e; r += bi) {
+    int64_t *w = wk->w + 4 * wk->n;
+    w[0] = r;
+    w[1] = r + bi < e ? r + bi : e;
+    w[2] = s0;
+    w[3] = s1;
+    if (wk->pairs) wk->pairs[wk->n] = (double)(w[1] - w[0]) * len;
+    wk->n++;
+  }
+}
+
+static int ranges_work(const rk_ranges *rg, int64_t nout, int64_t nred, int64_t bi, run_work *wk,
+                       rk_error *err) {
+  memset(wk, 0, sizeof *wk);
+  if (ranges_check(rg, nout, nred, err) != RK_OK) return err->code;
+  /* at most one item per bi rows of each block and of each gap, plus one */
+  int64_t cap = 1, prev = 0;
+  for (int64_t b = 0; b < rg->nblocks; b++) {
+    cap += (rg->blocks[2 * b] - prev + bi - 1) / bi + (rg->blocks[2 * b + 1] - rg->blocks[2 * b] +
+                                                        bi - 1) / bi;
+    prev = rg->blocks[2 * b + 1];
+  }
+  cap += (nout - prev + bi - 1) / bi;
+  wk->w = malloc(sizeof(int64_t) * 4 * (size_t)cap);
+  wk->pairs = malloc(sizeof(double) * (size_t)cap);
+  if (!wk->w || !wk->pairs) {
+    free(wk->w);
+    free(wk->pairs);
+    memset(wk, 0, sizeof *wk);
+    rk_seterr(err, RK_ENOMEM, -1, "out of memory");
+    return err->code;
+  }
+  prev = 0;
+  for (int64_t b = 0; b < rg->nblocks; b++) {
+    int64_t a = rg->blocks[2 * b], e = rg->blocks[2 * b + 1];
+    int64_t s0 = b > 0 ? rg->slices[b - 1] : 0, s1 = rg->slices[b];
+    double len = 0;
+    for (int64_t q = s0; q < s1; q++) len += (double)(rg->red[2 * q + 1] - rg->red[2 * q]);
+    work_add(wk, prev, a, 0, 0, bi, 0);
+    work_add(wk, a, e, s0, s1, bi, len);
+    prev = e;
+  }
+  work_add(wk, prev, nout, 0, 0, bi, 0);
+  return RK_OK;
+}
+
+/* The CPU run of a work list: calls of about chunk_pairs pairs (at least
+ * one item), interrupt checks in between. */
+static int run_kernel_ranges(const rk_kernel *k, const rk_input *in, int64_t rows[2],
+                             double *out, const rk_ranges *rg, int nthreads, rk_interrupt_fn intr,
+                             void *intr_data, rk_error *err) {
+  int64_t nout = rows[k->outcat], nred = rows[1 - k->outcat];
+  const void *ptrs[RK_MAX_ARGS];
+  float *conv[RK_MAX_ARGS];
+  run_work wk;
+  memset(&wk, 0, sizeof wk);
+  int rc = kernel_inputs(k, in, ptrs, conv, err);
+  if (rc == RK_OK) rc = ranges_work(rg, nout, nred, k->bi > 0 ? k->bi : 1, &wk, err);
+  for (int64_t t0 = 0; rc == RK_OK && t0 < wk.n;) {
+    int64_t t1 = t0;
+    double pairs = 0;
+    while (t1 < wk.n && (t1 == t0 || pairs + wk.pairs[t1] <= (double)chunk_pairs))
+      pairs += wk.pairs[t1++];
+    int nt = rk_threads(nthreads, pairs), used = 1;
+    if (nt > t1 - t0) nt = (int)(t1 - t0);
+    if (k->entry_ranges(nout, nred, ptrs, out, t1 - t0, wk.w + 4 * t0, rg->red, nt, &used) != 0) {
+      rk_seterr(err, RK_EINTERNAL, -1, "internal error: the kernel refused its ranges (%s:%d)",
+                __FILE__, __LINE__);
+      rc = err->code;
+      break;
+    }
+    last_threads = used;
+    t0 = t1;
+    if (t0 < wk.n && intr && intr(intr_data)) {
+      rk_seterr(err, RK_EINTERRUPT, -1, "interrupted");
+      rc = err->code;
+    }
+  }
+  for (int p = 0; p < k->nargs; p++) free(conv[p]);
+  free(wk.w);
+  free(wk.pairs);
+  return rc;
+}
+
+/* ------------------------------------------------------------ all kernels */
+
+/* one kernel on the backend it was built for; ranges: NULL, or the pair
+ * for output rows i / j (the kernel's own is picked) */
 static int run_any(const rk_kernel *k, const rk_input *in, int64_t rows[2], double *out,
-                   int nthreads, rk_interrupt_fn intr, void *intr_data, rk_error *err) {
+                   const rk_ranges *const *ranges, int nthreads, rk_interrupt_fn intr,
+                   void *intr_data, rk_error *err) {
+  if (ranges) {
+    const rk_ranges *rg = ranges[k->outcat == RK_CAT_I ? 0 : 1];
+    if (!rg) {
+      rk_seterr(err, RK_EARG, -1, "ranges: no ranges were given for a reduction over %s",
+                k->outcat == RK_CAT_I ? "j (output rows indexed by i)" : "i (output rows "
+                "indexed by j)");
+      return err->code;
+    }
+    if (k->backend == RK_BACKEND_GPU) {
+      run_work wk;
+      int rc = ranges_work(rg, rows[k->outcat], rows[1 - k->outcat],
+                           k->cu_block > 0 ? k->cu_block : 1, &wk, err);
+      if (rc != RK_OK) return rc;
+      rc = cuda_run_ranges(k, in, rows, out, wk.n, wk.w, wk.pairs, rg->red, rg->nred, intr,
+                           intr_data, err);
+      free(wk.w);
+      free(wk.pairs);
+      return rc;
+    }
+    return run_kernel_ranges(k, in, rows, out, rg, nthreads, intr, intr_data, err);
+  }
   if (k->backend == RK_BACKEND_GPU) return cuda_run_one(k, in, rows, out, intr, intr_data, err);
   return run_kernel(k, in, rows, out, nthreads, intr, intr_data, err);
 }
 
+static int run_all(const rk_kernel *k, const rk_input *in, int nin, double *out,
+                   const rk_ranges *const *ranges, int nthreads, rk_interrupt_fn intr,
+                   void *intr_data, rk_error *err);
+
 int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out, int nthreads,
            rk_interrupt_fn intr, void *intr_data, rk_error *err) {
+  return run_all(k, in, nin, out, NULL, nthreads, intr, intr_data, err);
+}
+
+int rk_run_ranges(const rk_kernel *k, const rk_input *in, int nin, double *out,
+                  const rk_ranges *r_out_i, const rk_ranges *r_out_j, int nthreads,
+                  rk_interrupt_fn intr, void *intr_data, rk_error *err) {
+  const rk_ranges *ranges[2] = {r_out_i, r_out_j};
+  return run_all(k, in, nin, out, ranges, nthreads, intr, intr_data, err);
+}
+
+/* a kernel, its forward kernel first (gradients), row sums (Pm gradients) */
+static int run_all(const rk_kernel *k, const rk_input *in, int nin, double *out,
+                   const rk_ranges *const *ranges, int nthreads, rk_interrupt_fn intr,
+                   void *intr_data, rk_error *err) {
   int64_t rows[2];
   if (check_rows(k, in, nin, rows, err) != RK_OK) return err->code;
   rk_input all[RK_MAX_ARGS];
@@ -247,7 +436,7 @@ int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out, int nth
       rk_seterr(err, RK_ENOMEM, -1, "out of memory");
       return err->code;
     }
-    rc = run_any(f, in, rows, saved, nthreads, intr, intr_data, err);
+    rc = run_any(f, in, rows, saved, ranges, nthreads, intr, intr_data, err);
     if (rc != RK_OK) goto done;
     all[nin].data = saved;
     all[nin].nrow = n;
@@ -262,7 +451,7 @@ int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out, int nth
       rc = err->code;
       goto done;
     }
-    rc = run_any(k, all, rows, tmp, nthreads, intr, intr_data, err);
+    rc = run_any(k, all, rows, tmp, ranges, nthreads, intr, intr_data, err);
     if (rc != RK_OK) goto done;
     for (int c = 0; c < k->outdim; c++) {
       double s = 0;
@@ -270,7 +459,7 @@ int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out, int nth
       out[c] = s;
     }
   } else {
-    rc = run_any(k, all, rows, out, nthreads, intr, intr_data, err);
+    rc = run_any(k, all, rows, out, ranges, nthreads, intr, intr_data, err);
   }
 done:
   free(saved);

@@ -61,6 +61,7 @@ void test_minmax(void);     /* test_minmax.c: Min, Max and the ArgMin
                                family, ties and special values, exact  */
 void test_chunks(void);     /* test_chunks.c: runs cut into chunks of
                                rows and reduced indices                 */
+void test_ranges(void);     /* test_ranges.c: block-sparse reductions     */
 void test_gpu(void);        /* test_tables.c: NVRTC compiles every kernel
                                of the walks; with a device, runs them   */
 /* test_math.c (another author's, linked in when present): the generated

@@ -1,7 +1,7 @@
 /*
  * test_engine.c -- main of the C tests of the engine (no R).
  *
- *   test_engine [rows] [tables] [runtime] [lse] [minmax] [chunks] [gpu] [math]
+ *   test_engine [rows] [tables] [runtime] [lse] [minmax] [chunks] [ranges] [gpu] [math]
  *                                       (default: all; math when test_math.c
  *                                        is linked in)
  *
@@ -200,7 +200,7 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   struct { const char *name; void (*fn)(void); } groups[] = {
     {"rows", test_rows}, {"tables", test_tables}, {"runtime", test_runtime}, {"lse", test_lse},
-    {"minmax", test_minmax}, {"chunks", test_chunks}, {"gpu", test_gpu}, {"math", test_math},
+    {"minmax", test_minmax}, {"chunks", test_chunks}, {"ranges", test_ranges}, {"gpu", test_gpu}, {"math", test_math},
   };
   int ngroups = (int)(sizeof groups / sizeof groups[0]);
   if (!test_math) ngroups--;   /* test_math.c not linked in */
@@ -210,7 +210,7 @@ int main(int argc, char **argv) {
     for (int g = 0; g < ngroups; g++)
       if (strcmp(argv[a], groups[g].name) == 0) run[g] = found = 1;
     if (!found) {
-      fprintf(stderr, "usage: test_engine [rows] [tables] [runtime] [lse] [minmax] [chunks] [gpu] [math]   "
+      fprintf(stderr, "usage: test_engine [rows] [tables] [runtime] [lse] [minmax] [chunks] [ranges] [gpu] [math]   "
                       "(default: all)\n");
       printf("C tests: 0 passed, 1 failed\n");
       return 2;

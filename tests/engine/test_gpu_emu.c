@@ -193,6 +193,86 @@ static void reductions(void) {
         RK_RED_COUNT);
 }
 
+/* Block-sparse runs (rk_run_ranges): GPU against CPU on the same random
+ * ranges (the CPU's ranged runs are checked against the reference in
+ * test_ranges.c): blocks larger than a GPU block, gaps, empty and
+ * overlapping reduced ranges, both axes, a reduction with indices. */
+static void ranges(void) {
+  static const char *const f[] = {
+    "Sum_Reduction(Exp(-SqDist(x, y)) * b, 0)", "Min_ArgMin_Reduction(SqDist(x, y) * b, 1)",
+    "KMin_ArgKMin_Reduction(SqDist(x, y), 3, 0)", "LogSumExp_Reduction(-SqDist(x, y) * s, 0)"};
+  const int64_t M = 700, N = 650;
+  for (size_t q = 0; q < sizeof f / sizeof f[0]; q++) {
+    for (int v = 0; v < 2; v++) {
+      rk_precision prec = v ? RK_F32 : RK_F64;
+      rk_error e;
+      rk_error_init(&e);
+      rk_kernel *kc = NULL, *kg = NULL;
+      if (!check(compile(f[q], DECLS, NDECLS, prec, RK_SCHEME_AUTO, RK_BACKEND_CPU, -1, &kc, &e) ==
+                     RK_OK &&
+                     compile(f[q], DECLS, NDECLS, prec, RK_SCHEME_AUTO, RK_BACKEND_GPU, -1, &kg,
+                             &e) == RK_OK,
+                 "ranges: %s: compile: %s", f[q], e.msg)) {
+        rk_error_clear(&e);
+        continue;
+      }
+      data d;
+      make_data(kc, M, N, &d);
+      int axis = rk_kernel_outcat(kc) == RK_CAT_I ? 0 : 1;
+      int64_t nout = axis ? N : M, nred = axis ? M : N;
+      /* blocks of 1 .. 600 rows (a GPU block has at most 256), gaps */
+      int64_t blocks[2 * 64], slices[64], red[2 * 256], nb = 0, nr = 0;
+      for (int64_t r = 0; r < nout && nb < 64;) {
+        if (unif(0, 1) < 0.25) r += 1 + (int64_t)unif(0, 40);
+        if (r >= nout) break;
+        int64_t len = 1 + (int64_t)unif(0, 600);
+        if (r + len > nout) len = nout - r;
+        blocks[2 * nb] = r;
+        blocks[2 * nb + 1] = r + len;
+        int nq = (int)unif(0, 4);
+        for (int k = 0; k < nq; k++) {
+          int64_t a = (int64_t)unif(0, (double)nred), b = a + (int64_t)unif(0, (double)(nred - a));
+          red[2 * nr] = a;
+          red[2 * nr + 1] = k == 2 ? a : b;
+          nr++;
+        }
+        slices[nb++] = nr;
+        r += len;
+      }
+      rk_ranges rg = {nb, blocks, slices, nr, red};
+      int cols = rk_kernel_outdim(kc);
+      double *oc = malloc(sizeof(double) * (size_t)(nout * cols));
+      double *og = malloc(sizeof(double) * (size_t)(nout * cols));
+      int before = launches();
+      int rc_c = rk_run_ranges(kc, d.in, d.n, oc, axis ? NULL : &rg, axis ? &rg : NULL, 2, NULL,
+                               NULL, &e);
+      int rc_g = rc_c == RK_OK ? rk_run_ranges(kg, d.in, d.n, og, axis ? NULL : &rg,
+                                               axis ? &rg : NULL, 0, NULL, NULL, &e)
+                               : rc_c;
+      if (check(oc && og && rc_c == RK_OK && rc_g == RK_OK, "ranges: %s: run: %s", f[q], e.msg)) {
+        double err = max_err(og, oc, nout, cols);
+        check(err <= (v ? 2e-5 : 1e-12), "ranges: %s [%s]: GPU vs CPU error %.3g", f[q],
+              v ? "float32" : "float64", err);
+        check(launches() > before, "ranges: %s: no kernel was launched", f[q]);
+      }
+      check(live_allocations() == 0, "ranges: %s: %d device allocations left", f[q],
+            live_allocations());
+      /* a failed allocation midway: an error, nothing left on the device */
+      fail_alloc_in(3);
+      int rc_f = rk_run_ranges(kg, d.in, d.n, og, axis ? NULL : &rg, axis ? &rg : NULL, 0, NULL,
+                               NULL, &e);
+      fail_alloc_in(0);
+      check(rc_f != RK_OK && live_allocations() == 0,
+            "ranges: %s: injected allocation failure: %s, %d allocations left", f[q],
+            rk_error_code_name(rc_f), live_allocations());
+      free(oc);
+      free(og);
+      free_data(&d);
+      rk_error_clear(&e);
+    }
+  }
+}
+
 static void formulas(void) {
   static const char *const f[] = {
     "Sum_Reduction(Exp(-SqDist(x, y)) * (b | z), 0)",
@@ -432,7 +512,7 @@ int main(int argc, char **argv) {
 #undef HOOK
   static const struct { const char *name; void (*fn)(void); } parts[] = {
     {"status", status}, {"cache and memo", cache_and_memo}, {"reductions", reductions},
-    {"formulas", formulas}, {"gradients", gradients}, {"failures", failures},
+    {"formulas", formulas}, {"ranges", ranges}, {"gradients", gradients}, {"failures", failures},
     {"PTX path", ptx_path}};
   for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
     struct timespec t0, t1;

@@ -322,7 +322,7 @@ CUresult cuFuncSetAttribute(function *f, int attrib, int value) {
 /* ------------------------------------------------------------ launches */
 
 typedef void (*entry_fn)(long long, long long, long long, long long, const void *const *, double *,
-                         void *, long long *);
+                         void *, long long *, const long long *, const long long *);
 typedef void (*merge_fn)(long long, long long, long long, int, double *, const void *,
                          const long long *);
 
@@ -351,7 +351,9 @@ static void run_kernel(function *f, void **p) {
     memcpy(&fn, &f->fn, sizeof fn);
     fn(*(long long *)p[0], *(long long *)p[1], *(long long *)p[2], *(long long *)p[3],
        (const void *const *)(uintptr_t) * (CUdeviceptr *)p[4], (double *)(uintptr_t) * (CUdeviceptr *)p[5],
-       (void *)(uintptr_t) * (CUdeviceptr *)p[6], (long long *)(uintptr_t) * (CUdeviceptr *)p[7]);
+       (void *)(uintptr_t) * (CUdeviceptr *)p[6], (long long *)(uintptr_t) * (CUdeviceptr *)p[7],
+       (const long long *)(uintptr_t) * (CUdeviceptr *)p[8],
+       (const long long *)(uintptr_t) * (CUdeviceptr *)p[9]);
   } else {
     merge_fn fn;
     memcpy(&fn, &f->fn, sizeof fn);
@@ -416,7 +418,7 @@ CUresult cuLaunchKernel(function *f, unsigned gx, unsigned gy, unsigned gz, unsi
     return fail(E_VALUE);
   if (shmem > 49152 || shmem > f->mod->smem_bytes) return fail(E_VALUE);
   /* the pointers a kernel gets must be live allocations (or NULL scratch) */
-  for (int k = 4; k < (f->kind == 0 ? 8 : 7); k++) {
+  for (int k = 4; k < (f->kind == 0 ? 10 : 7); k++) {
     CUdeviceptr d = *(CUdeviceptr *)params[k];
     if (d && !valid(d, 1)) return fail(E_VALUE);
   }
