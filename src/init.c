@@ -27,6 +27,7 @@ SEXP rk_lt_reduction_r(SEXP, SEXP, SEXP, SEXP);
 SEXP rk_lt_fast_r(SEXP, SEXP, SEXP, SEXP);
 SEXP rk_lt_var_r(SEXP, SEXP);
 SEXP rk_lt_merge_r(SEXP);
+SEXP rk_check_r(SEXP, SEXP);
 
 static const R_CallMethodDef call_methods[] = {
   CALLDEF(rk_compile_r, 5),
@@ -47,6 +48,7 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(rk_lt_fast_r, 4),
   CALLDEF(rk_lt_var_r, 2),
   CALLDEF(rk_lt_merge_r, 1),
+  CALLDEF(rk_check_r, 2),
   {NULL, NULL, 0}
 };
 

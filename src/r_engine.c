@@ -127,6 +127,8 @@ static SEXP compile_kernel(SEXP formula, SEXP args, SEXP precision, SEXP scheme,
   Rf_setAttrib(ptr, Rf_install("redparam"), Rf_ScalarInteger(rk_kernel_redparam(k)));
   Rf_setAttrib(ptr, Rf_install("hash"), Rf_mkString(rk_kernel_hash(k)));
   Rf_setAttrib(ptr, Rf_install("backend"), Rf_mkString(backend == RK_BACKEND_GPU ? "GPU" : "CPU"));
+  Rf_setAttrib(ptr, Rf_install("postsum"), Rf_ScalarLogical(rk_kernel_postsum(k) != 0));
+  Rf_setAttrib(ptr, Rf_install("pre_outcat"), Rf_ScalarInteger(rk_kernel_pre_outcat(k)));
   /* rk_cache_fallback() tells about the last folder choice: a kernel from
    * the memo chose none (its fallback, if any, is older news) */
   if (rk_kernel_from(k) != RK_FROM_MEMO && rk_cache_fallback())
@@ -272,6 +274,38 @@ SEXP rk_run_r(SEXP ptr, SEXP inputs, SEXP nthreads) {
   }
   UNPROTECT(1);
   return out;
+}
+
+/* The inputs of a run checked against the kernel's declarations, without
+ * running it (R/future.R checks in the parent before splitting): the
+ * number of output rows, or an "rkeops_engine_error". */
+SEXP rk_check_r(SEXP ptr, SEXP inputs) {
+  if (TYPEOF(ptr) != EXTPTRSXP || R_ExternalPtrTag(ptr) != Rf_install("rkeops_kernel"))
+    Rf_error("internal error: not an rkeops kernel (%s:%d)", __FILE__, __LINE__);
+  rk_kernel *k = (rk_kernel *)R_ExternalPtrAddr(ptr);
+  rk_error e;
+  rk_error_init(&e);
+  if (!k) {
+    e.code = RK_ELOAD;
+    snprintf(e.msg, sizeof e.msg, "this kernel was saved from another R session: compile it again");
+    return engine_error(&e, NULL);
+  }
+  if (TYPEOF(inputs) != VECSXP) Rf_error("`inputs` must be a list");
+  int nin = (int)XLENGTH(inputs);
+  if (nin > 256) Rf_error("at most 256 inputs are supported");
+  rk_input in[256];
+  for (int p = 0; p < nin; p++) {
+    SEXP x = VECTOR_ELT(inputs, p);
+    if (TYPEOF(x) != REALSXP)
+      Rf_error("internal error: input %d is not a double vector (%s:%d)", p + 1, __FILE__, __LINE__);
+    SEXP d = Rf_getAttrib(x, R_DimSymbol);
+    in[p].data = REAL(x);
+    in[p].nrow = (d != R_NilValue && XLENGTH(d) == 2) ? INTEGER(d)[0] : XLENGTH(x);
+    in[p].ncol = (d != R_NilValue && XLENGTH(d) == 2) ? INTEGER(d)[1] : 1;
+  }
+  int64_t nout;
+  if (rk_check_inputs(k, in, nin, &nout, &e) != RK_OK) return engine_error(&e, NULL);
+  return Rf_ScalarReal((double)nout);
 }
 
 SEXP rk_last_threads_r(void) { return Rf_ScalarInteger(rk_last_threads()); }

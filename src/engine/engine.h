@@ -112,6 +112,12 @@ int rk_kernel_from(const rk_kernel *k);     /* RK_FROM_* of last compile */
 double rk_kernel_build_seconds(const rk_kernel *k);
 const char *rk_kernel_hash(const rk_kernel *k); /* 64 hex chars */
 const char *rk_kernel_path(const rk_kernel *k); /* shared object */
+/* For splitting a run over processes (R/future.R): 1 when the result is
+ * the sum over its rows of per-row values (a parameter's gradient; the
+ * rows are those of rk_kernel_outcat), and the output category of the
+ * forward kernel a gradient runs first (-1: none). */
+int rk_kernel_postsum(const rk_kernel *k);
+int rk_kernel_pre_outcat(const rk_kernel *k);
 
 /* The cache folder that the last compilation could not use (it fell back
  * to a temporary folder), or NULL. */
