@@ -287,11 +287,12 @@ future_worker_options <- function(task) {
   }
   nt <- task$threads
   if (is.null(nt)) {
-    nt <- if (requireNamespace("parallelly", quietly = TRUE)) {
+    # (availableCores() can fail: it runs wc, and the worker's PATH may lack it)
+    nt <- tryCatch(if (requireNamespace("parallelly", quietly = TRUE)) {
       parallelly::availableCores()
-    } else {
-      rk_ncores()
-    }
+    }, error = function(e) NULL)
+    nt <- suppressWarnings(as.integer(nt))
+    if (length(nt) != 1L || is.na(nt)) nt <- rk_ncores()
   }
   o$ncore <- as.integer(max(1L, min(nt, rk_ncores())))
   o
