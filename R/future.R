@@ -65,6 +65,18 @@
 #' @param threads `NULL` (default) for `parallelly::availableCores()` in
 #'   each worker (which future sets so that the workers of one machine do
 #'   not over-subscribe it), or a whole number of threads per worker.
+#' @param split `"auto"` (default), `"rows"` or `"reduced"`: what is cut
+#'   into chunks. `"rows"` cuts the output rows. `"reduced"` cuts the
+#'   reduced index (for few output rows and many reduced ones): each worker
+#'   returns the partial states of every output row over its share of the
+#'   reduced index, and this session merges them in chunk order with the
+#'   reduction's merge (Sum, Min/Max and their Arg forms, KMin/ArgKMin,
+#'   LogSumExp, SumSoftMaxWeight...). Min, Max, their indices and
+#'   K-reductions are then exact; sums and LogSumExp are grouped
+#'   differently from one process (equal up to rounding, the same from run
+#'   to run). `"auto"` cuts the reduced index when there are at most 32
+#'   output rows or fewer than chunks, and at least 512 reduced indices per
+#'   chunk (gradients excepted), the rows otherwise.
 #' @param cache_dir `NULL` (default) for this session's cache folder (see
 #'   [get_rkeops_cache_dir()]) when the worker can write it, else the
 #'   worker's own default; or a path to a folder for the workers.
@@ -83,7 +95,8 @@
 #'   rkeops_use_cpu()
 #'   future::plan(oplan)
 #' }
-rkeops_use_future <- function(chunks = NULL, threads = NULL, cache_dir = NULL) {
+rkeops_use_future <- function(chunks = NULL, threads = NULL, cache_dir = NULL,
+                              split = "auto") {
   call <- sys.call()
   if (!requireNamespace("future", quietly = TRUE)) {
     rk_abort(
@@ -93,7 +106,8 @@ rkeops_use_future <- function(chunks = NULL, threads = NULL, cache_dir = NULL) {
     )
   }
   fo <- validate_option("future", list(chunks = chunks, threads = threads,
-                                       cache_dir = cache_dir), call = call)
+                                       cache_dir = cache_dir, split = split),
+                        call = call)
   update_options(list(backend = "CPU", future = fo))
 }
 
@@ -106,14 +120,14 @@ validate_future_option <- function(value, call = NULL) {
                      fmt_value(value[[what[1L]]])), "arg", call)
   }
   if (!is.list(value) || is.null(names(value)) ||
-      !all(names(value) %in% c("chunks", "threads", "cache_dir"))) {
+      !all(names(value) %in% c("chunks", "threads", "cache_dir", "split"))) {
     rk_abort(
       paste0("the rkeops option `future` should be FALSE or ",
-             "list(chunks, threads, cache_dir); received ", fmt_value(value), "."),
+             "list(chunks, threads, cache_dir, split); received ", fmt_value(value), "."),
       "arg", call
     )
   }
-  out <- list(chunks = NULL, threads = NULL, cache_dir = NULL)
+  out <- list(chunks = NULL, threads = NULL, cache_dir = NULL, split = "auto")
   for (n in c("chunks", "threads")) {
     v <- value[[n]]
     if (is.null(v)) next
@@ -129,33 +143,67 @@ validate_future_option <- function(value, call = NULL) {
     }
     out$cache_dir <- normalizePath(path.expand(cd), mustWork = FALSE)
   }
+  sp <- value$split
+  if (!is.null(sp)) {
+    if (!is.character(sp) || length(sp) != 1L || !(sp %in% c("auto", "rows", "reduced"))) {
+      bad(c("split", "should be \"auto\", \"rows\" or \"reduced\""))
+    }
+    out$split <- sp
+  }
   out
 }
 
 # ------------------------------------------------------------- the parent
 
-# How a run is cut: list(cat, n, r0, r1) (the category whose rows are cut,
-# its number of rows, the first and last row of each chunk), or NULL when
-# it runs in this process.
+# How a run is cut: list(cat, n, r0, r1, reduced) (the category whose rows
+# are cut, its number of rows, the first and last row of each chunk, TRUE
+# when it is the reduced index), or NULL when it runs in this process.
 future_chunks <- function(k, inputs, fo) {
   oc <- attr(k, "outcat", exact = TRUE)
   pre <- attr(k, "pre_outcat", exact = TRUE)
   if (!is.numeric(oc) || length(oc) != 1L) return(NULL)
-  if (is.numeric(pre) && length(pre) == 1L && pre >= 0L && pre != oc) return(NULL)
+  has_pre <- is.numeric(pre) && length(pre) == 1L && pre >= 0L
   cats <- attr(k, "arg_cat", exact = TRUE)
-  p <- which(cats == oc)
-  if (!length(p)) return(NULL)
-  n <- future_nrow(inputs[[p[1L]]])
+  nrows <- function(cat) {
+    p <- which(cats == cat)
+    if (length(p)) future_nrow(inputs[[p[1L]]]) else 1
+  }
+  nchunks <- future_nchunks(fo)
+  if (nchunks < 2L) return(NULL)
+  # the reduced index: plain reductions only (no forward kernel, no row sum)
+  can_reduce <- !has_pre && !isTRUE(attr(k, "postsum", exact = TRUE)) &&
+    any(cats == 1L - oc)
+  split <- if (is.null(fo$split)) "auto" else fo$split
+  if (can_reduce && split != "rows") {
+    nout <- nrows(oc)
+    nred <- nrows(1L - oc)
+    if (split == "reduced" ||
+        ((nout <= 32 || nout < nchunks) && nred >= 512 * nchunks)) {
+      # at multiples of the CPU tile (512), so that tiles stay whole
+      cuts <- round(seq(0, nred, length.out = nchunks + 1L) / 512) * 512
+      cuts <- unique(c(0, pmin(nred, cuts), nred))
+      if (length(cuts) < 3L) return(NULL)
+      return(list(cat = 1L - oc, n = nred, r0 = cuts[-length(cuts)] + 1,
+                  r1 = cuts[-1L], reduced = TRUE, nout = nout))
+    }
+  }
+  if (has_pre && pre != oc) return(NULL)
+  if (!any(cats == oc)) return(NULL)
+  n <- nrows(oc)
+  nchunks <- as.integer(min(nchunks, n))
+  if (nchunks < 2L) return(NULL)
+  cuts <- floor(seq(0, n, length.out = nchunks + 1L))
+  list(cat = oc, n = n, r0 = cuts[-length(cuts)] + 1, r1 = cuts[-1L], reduced = FALSE)
+}
+
+future_nchunks <- function(fo) {
   nchunks <- fo$chunks
   if (is.null(nchunks)) {
     w <- suppressWarnings(as.numeric(future::nbrOfWorkers()))
     nchunks <- if (length(w) != 1L || is.na(w) || w < 1) 1L
                else if (is.infinite(w)) 16L else min(w, 64)
   }
-  nchunks <- as.integer(min(nchunks, n))
-  if (nchunks < 2L) return(NULL)
-  cuts <- floor(seq(0, n, length.out = nchunks + 1L))
-  list(cat = oc, n = n, r0 = cuts[-length(cuts)] + 1, r1 = cuts[-1L])
+  as.integer(nchunks)
 }
 
 future_nrow <- function(x) if (is.matrix(x)) nrow(x) else length(x)
@@ -195,7 +243,7 @@ future_run <- function(st, k, inputs, o, call = NULL) {
   base <- list(formula = st$formula, args = st$args, sum_scheme = st$sum_scheme,
                precision = o$precision,
                cache_dir = if (is.null(fo$cache_dir)) o$cache_dir else fo$cache_dir,
-               threads = fo$threads)
+               threads = fo$threads, reduced = ch$reduced)
   futs <- vector("list", nchunks)
   for (ci in seq_len(nchunks)) {
     task <- base
@@ -220,6 +268,11 @@ future_run <- function(st, k, inputs, o, call = NULL) {
   ok <- vapply(vals, function(v) is.list(v) && isTRUE(v$ok), logical(1))
   if (!all(ok)) future_abort(vals, which(!ok), ch, call)
   res <- lapply(vals, `[[`, "value")
+  if (ch$reduced) {
+    out <- .Call(rk_merge_r, k, res, ch$r0 - 1, ch$nout)
+    if (is.list(out)) raise_engine_error(out, call)
+    return(out)
+  }
   if (isTRUE(attr(k, "postsum", exact = TRUE))) Reduce(`+`, res) else do.call(rbind, res)
 }
 
@@ -242,8 +295,9 @@ future_abort <- function(vals, bad, ch, call) {
     sprintf("\n(chunks %s failed too)", paste(bad[-1L], collapse = ", "))
   } else ""
   rk_abort(
-    sprintf("chunk %d of %d (output rows %d to %d) failed%s: %s%s",
-            ci, length(ch$r0), as.integer(ch$r0[ci]), as.integer(ch$r1[ci]),
+    sprintf("chunk %d of %d (%s %d to %d) failed%s: %s%s",
+            ci, length(ch$r0), if (ch$reduced) "reduced indices" else "output rows",
+            as.integer(ch$r0[ci]), as.integer(ch$r1[ci]),
             where, why, more),
     "future", call
   )
@@ -266,12 +320,27 @@ future_worker <- function(task) {
                              task$sum_scheme)
       assign(key, st, envir = .rk_future)
     }
-    res <- run_kernel(st, task$inputs, NULL, o, raw = TRUE)
+    res <- if (isTRUE(task$reduced)) {
+      future_partial(st, task$inputs, o)
+    } else {
+      run_kernel(st, task$inputs, NULL, o, raw = TRUE)
+    }
     list(ok = TRUE, value = res, node = node, pid = pid)
   }, error = function(e) {
     list(ok = FALSE, kind = "error", message = conditionMessage(e),
          class = class(e), node = node, pid = pid)
   })
+}
+
+# The partial states of a chunk of the reduced index (a raw vector).
+future_partial <- function(st, inputs, o) {
+  if (is.null(st$ptr) || !identical(st$prec, o$precision) ||
+      !identical(st$cdir, o$cache_dir)) {
+    compile_state(st, o)
+  }
+  res <- .Call(rk_partial_r, st$ptr, inputs, o$ncore)
+  if (is.list(res)) raise_engine_error(res)
+  res
 }
 
 future_worker_options <- function(task) {

@@ -276,36 +276,123 @@ SEXP rk_run_r(SEXP ptr, SEXP inputs, SEXP nthreads) {
   return out;
 }
 
-/* The inputs of a run checked against the kernel's declarations, without
- * running it (R/future.R checks in the parent before splitting): the
- * number of output rows, or an "rkeops_engine_error". */
-SEXP rk_check_r(SEXP ptr, SEXP inputs) {
+/* ---- runs split over processes (R/future.R) */
+
+/* The kernel behind ptr, or NULL with *err set (a pointer restored by
+ * readRDS()). */
+static rk_kernel *kernel_of(SEXP ptr, rk_error *e) {
   if (TYPEOF(ptr) != EXTPTRSXP || R_ExternalPtrTag(ptr) != Rf_install("rkeops_kernel"))
     Rf_error("internal error: not an rkeops kernel (%s:%d)", __FILE__, __LINE__);
   rk_kernel *k = (rk_kernel *)R_ExternalPtrAddr(ptr);
-  rk_error e;
-  rk_error_init(&e);
   if (!k) {
-    e.code = RK_ELOAD;
-    snprintf(e.msg, sizeof e.msg, "this kernel was saved from another R session: compile it again");
-    return engine_error(&e, NULL);
+    e->code = RK_ELOAD;
+    snprintf(e->msg, sizeof e->msg, "this kernel was saved from another R session: compile it again");
   }
+  return k;
+}
+
+/* in[] (256 slots) from a list of double vectors or matrices; the count */
+static int unpack_inputs(SEXP inputs, rk_input *in) {
   if (TYPEOF(inputs) != VECSXP) Rf_error("`inputs` must be a list");
   int nin = (int)XLENGTH(inputs);
   if (nin > 256) Rf_error("at most 256 inputs are supported");
-  rk_input in[256];
   for (int p = 0; p < nin; p++) {
     SEXP x = VECTOR_ELT(inputs, p);
     if (TYPEOF(x) != REALSXP)
       Rf_error("internal error: input %d is not a double vector (%s:%d)", p + 1, __FILE__, __LINE__);
     SEXP d = Rf_getAttrib(x, R_DimSymbol);
+    int mat = d != R_NilValue && XLENGTH(d) == 2;
     in[p].data = REAL(x);
-    in[p].nrow = (d != R_NilValue && XLENGTH(d) == 2) ? INTEGER(d)[0] : XLENGTH(x);
-    in[p].ncol = (d != R_NilValue && XLENGTH(d) == 2) ? INTEGER(d)[1] : 1;
+    in[p].nrow = mat ? INTEGER(d)[0] : XLENGTH(x);
+    in[p].ncol = mat ? INTEGER(d)[1] : 1;
   }
+  return nin;
+}
+
+/* The inputs of a run checked against the kernel's declarations, without
+ * running it (the parent checks before splitting): the number of output
+ * rows, or an "rkeops_engine_error". */
+SEXP rk_check_r(SEXP ptr, SEXP inputs) {
+  rk_error e;
+  rk_error_init(&e);
+  rk_kernel *k = kernel_of(ptr, &e);
+  if (!k) return engine_error(&e, NULL);
+  rk_input in[256];
+  int nin = unpack_inputs(inputs, in);
   int64_t nout;
   if (rk_check_inputs(k, in, nin, &nout, &e) != RK_OK) return engine_error(&e, NULL);
   return Rf_ScalarReal((double)nout);
+}
+
+/* The states of every output row over the reduced indices of `inputs`,
+ * not finalized: a raw vector of nout states (attribute "nrows"), or an
+ * "rkeops_engine_error". */
+SEXP rk_partial_r(SEXP ptr, SEXP inputs, SEXP nthreads) {
+  rk_error e;
+  rk_error_init(&e);
+  rk_kernel *k = kernel_of(ptr, &e);
+  if (!k) return engine_error(&e, NULL);
+  rk_input in[256];
+  int nin = unpack_inputs(inputs, in);
+  int64_t nout;
+  if (rk_check_inputs(k, in, nin, &nout, &e) != RK_OK) return engine_error(&e, NULL);
+  int64_t bytes = rk_partial_bytes(k, &e);
+  if (bytes <= 0) return engine_error(&e, NULL);
+  if ((double)nout * (double)bytes > (double)R_XLEN_T_MAX) Rf_error("too many partial states");
+  int nt = Rf_asInteger(nthreads);
+  if (nt == NA_INTEGER || nt < 0) nt = 0;
+  SEXP out = PROTECT(Rf_allocVector(RAWSXP, (R_xlen_t)(nout * bytes)));
+  memset(RAW(out), 0, (size_t)(nout * bytes));  /* padding and unused slots too */
+  int rc = rk_run_partial(k, in, nin, RAW(out), nt, interrupt_pending, NULL, &e);
+  if (rc != RK_OK) {
+    SEXP res = engine_error(&e, NULL);
+    UNPROTECT(1);
+    return res;
+  }
+  Rf_setAttrib(out, Rf_install("nrows"), Rf_ScalarReal((double)nout));
+  UNPROTECT(1);
+  return out;
+}
+
+/* Merges the parts (a list of raw vectors from rk_partial_r, all of nrows
+ * states, in order; offsets: the 0-based first reduced index of each) and
+ * finalizes: the nrows x outdim result, or an "rkeops_engine_error".  The
+ * parts are copied first (they are not modified). */
+SEXP rk_merge_r(SEXP ptr, SEXP parts, SEXP offsets, SEXP nrows) {
+  rk_error e;
+  rk_error_init(&e);
+  rk_kernel *k = kernel_of(ptr, &e);
+  if (!k) return engine_error(&e, NULL);
+  if (TYPEOF(parts) != VECSXP || XLENGTH(parts) < 1 || XLENGTH(parts) > INT32_MAX)
+    Rf_error("`parts` must be a non-empty list of raw vectors");
+  int np = (int)XLENGTH(parts);
+  if (TYPEOF(offsets) != REALSXP || XLENGTH(offsets) != np)
+    Rf_error("`offsets` must be a double vector with one value per part");
+  double nr = Rf_asReal(nrows);
+  if (!(nr >= 1 && nr <= INT32_MAX)) Rf_error("`nrows` must be a whole number >= 1");
+  int64_t n = (int64_t)nr;
+  int64_t bytes = rk_partial_bytes(k, &e);
+  if (bytes <= 0) return engine_error(&e, NULL);
+  size_t part = (size_t)n * (size_t)bytes;
+  int64_t *off = (int64_t *)R_alloc((size_t)np, sizeof(int64_t));
+  char *buf = R_alloc((size_t)np, part);
+  for (int t = 0; t < np; t++) {
+    SEXP x = VECTOR_ELT(parts, t);
+    if (TYPEOF(x) != RAWSXP || (size_t)XLENGTH(x) != part)
+      Rf_error("part %d is not the partial states of %lld rows of this kernel", t + 1, (long long)n);
+    double o = REAL(offsets)[t];
+    if (!(o >= 0 && o < 9007199254740992.0)) Rf_error("offset %d is not a whole number >= 0", t + 1);
+    off[t] = (int64_t)o;
+    memcpy(buf + (size_t)t * part, RAW(x), part);
+  }
+  SEXP out = PROTECT(Rf_allocMatrix(REALSXP, (int)n, rk_kernel_outdim(k)));
+  if (rk_merge_partials(k, n, np, buf, off, REAL(out), &e) != RK_OK) {
+    SEXP res = engine_error(&e, NULL);
+    UNPROTECT(1);
+    return res;
+  }
+  UNPROTECT(1);
+  return out;
 }
 
 SEXP rk_last_threads_r(void) { return Rf_ScalarInteger(rk_last_threads()); }

@@ -34,12 +34,13 @@ test_that("the future option: set, printed, validated, switched off by use_cpu()
   old <- rkeops_use_future(chunks = 3, threads = 1)
   on.exit(set_rkeops_options(old))
   expect_identical(get_rkeops_options("future"),
-                   list(chunks = 3L, threads = 1L, cache_dir = NULL))
+                   list(chunks = 3L, threads = 1L, cache_dir = NULL, split = "auto"))
   expect_identical(get_rkeops_options("backend"), "CPU")
   expect_output(print(get_rkeops_options()), "future: +chunks = 3, threads = 1")
   expect_error(rkeops_use_future(chunks = 0), class = "rkeops_error_arg")
   expect_error(rkeops_use_future(threads = 1.5), "`threads` should be NULL or a whole")
   expect_error(rkeops_use_future(cache_dir = NA), "`cache_dir` should be NULL")
+  expect_error(rkeops_use_future(split = "j"), "`split` should be \"auto\"")
   expect_error(set_rkeops_options(list(future = list(chunk = 2))),
                "`future` should be FALSE or list")
   rkeops_use_cpu()
@@ -134,6 +135,54 @@ test_that("gradients under future: by rows, forward kernel, parameter sums", {
   }
 })
 
+test_that("few output rows: the reduced index is split, partial states merged", {
+  skip_without_future()
+  oplan <- future::plan("sequential")
+  on.exit(future::plan(oplan))
+  set.seed(1702)
+  x <- matrix(rnorm(5 * 3), 5, 3)
+  y <- matrix(rnorm(1500 * 3), 1500, 3)
+  b <- matrix(rnorm(1500 * 2), 1500, 2)
+  d <- sqdist_mat(x, y)
+  xi <- Vi(x)
+  yj <- Vj(y)
+  # exact: the same candidates whatever the grouping; tolerance for sums
+  cases <- list(
+    sum = list(function() sum(exp(-sqdist(xi, yj)) * Vj(b), "j"), exp(-d) %*% b, FALSE),
+    lse = list(function() logsumexp(-sqdist(xi, yj), "j"),
+               matrix(log(rowSums(exp(-d)))), FALSE),
+    ssmw = list(function() sumsoftmaxweight(-sqdist(xi, yj), index = "j", weight = Vj(b)),
+                (exp(-d) %*% b) / rowSums(exp(-d)), FALSE),
+    max = list(function() max(-sqdist(xi, yj), "j"), matrix(apply(-d, 1, max)), TRUE),
+    min_argmin = list(function() min_argmin(sqdist(xi, yj), "j"),
+                      list(matrix(apply(d, 1, min)), matrix(apply(d, 1, which.min)) + 0), TRUE),
+    kmin_argkmin = list(function() Kmin_argKmin(sqdist(xi, yj), 4, "j"),
+                        list(t(apply(d, 1, function(r) sort(r)[1:4])),
+                             t(apply(d, 1, function(r) order(r)[1:4])) + 0), TRUE),
+    # over i, one output row (j-indexed): the i index is split
+    sum_i = list(function() sum(exp(-sqdist(Vi(y), Vj(x[1, , drop = FALSE]))), "i"),
+                 matrix(sum(exp(-d[1, ]))), FALSE)
+  )
+  for (nm in names(cases)) {
+    f <- cases[[nm]][[1]]
+    ref <- cases[[nm]][[2]]
+    one <- f()
+    got <- with_future(f(), chunks = 3, split = "reduced", threads = 1)
+    again <- with_future(f(), chunks = 3, split = "reduced", threads = 1)
+    expect_identical(again, got, label = paste(nm, "(deterministic)"))
+    if (is.list(ref)) {
+      expect_close(got[[1]], ref[[1]], 1e-12)
+      expect_identical(got[[2]], ref[[2]], label = paste(nm, "indices"))
+    } else {
+      expect_close(got, ref, 1e-12)
+    }
+    if (cases[[nm]][[3]]) expect_identical(got, one, label = paste(nm, "vs one process"))
+  }
+  # "auto" picks the reduced index for 5 rows and 3 chunks of >= 512
+  op <- keops_kernel("ArgMin_Reduction(SqDist(x, y), 0)", c("x = Vi(3)", "y = Vj(3)"))
+  expect_identical(with_future(op(list(x, y)), chunks = 2), matrix(apply(d, 1, which.min)) + 0)
+})
+
 test_that("under future, bad input is the error of one process; M = 1 runs here", {
   skip_without_future()
   oplan <- future::plan("sequential")
@@ -167,6 +216,13 @@ test_that("plan(multisession, workers = 2): identical results, LazyTensors and k
   expect_identical(got, one)
   d <- sqdist_mat(fx, fy)
   expect_identical(got[[2]], t(apply(d, 2, function(r) order(r)[1:4])) + 0)
+  # few rows: partial states come back from the workers
+  x1 <- fx[1:3, ]
+  y2 <- rbind(fy, fy, fy, fy, fy, fy)
+  ref <- exp(-0.7 * sqdist_mat(x1, y2)) %*% rbind(fb, fb, fb, fb, fb, fb)
+  got <- with_future(gauss_op(list(x1, y2, rbind(fb, fb, fb, fb, fb, fb), 0.7)),
+                     split = "reduced", threads = 1)
+  expect_close(got, ref, 1e-12)
   expect_false(identical(future::value(future::future(Sys.getpid())), Sys.getpid()))
 })
 
