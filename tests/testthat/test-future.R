@@ -62,7 +62,7 @@ test_that("rows split over chunks: identical to one process (sequential plan)", 
   yj <- Vj(fy)
   d <- sqdist_mat(fx, fy)
   cases <- list(
-    list(f = function() sum(exp(-sqdist(xi, yj)) * Vj(fb), index = "j"),
+    list(f = function() sum(Vj(fb) * exp(-sqdist(xi, yj)), index = "j"),
          ref = exp(-d) %*% fb),
     list(f = function() sum(exp(-sqdist(xi, yj)), index = "i"),
          ref = matrix(colSums(exp(-d)))),
@@ -148,7 +148,7 @@ test_that("few output rows: the reduced index is split, partial states merged", 
   yj <- Vj(y)
   # exact: the same candidates whatever the grouping; tolerance for sums
   cases <- list(
-    sum = list(function() sum(exp(-sqdist(xi, yj)) * Vj(b), "j"), exp(-d) %*% b, FALSE),
+    sum = list(function() sum(Vj(b) * exp(-sqdist(xi, yj)), "j"), exp(-d) %*% b, FALSE),
     lse = list(function() logsumexp(-sqdist(xi, yj), "j"),
                matrix(log(rowSums(exp(-d)))), FALSE),
     ssmw = list(function() sumsoftmaxweight(-sqdist(xi, yj), index = "j", weight = Vj(b)),
