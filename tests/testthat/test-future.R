@@ -281,8 +281,13 @@ test_that("future.batchtools::batchtools_local runs the chunks as jobs", {
   skip_without_future()
   skip_without_installed_rkeops()
   skip_if_not_installed("future.batchtools")
+  # the jobs' registries in a temporary folder, not in the tests' folder
+  oopt <- options(future.cache.path = tempfile("rkeops-batchtools"))
   oplan <- future::plan(future.batchtools::batchtools_local)
-  on.exit(future::plan(oplan))
+  on.exit({
+    future::plan(oplan)
+    options(oopt)
+  })
   one <- gauss_op(gauss_in)
   expect_identical(with_future(gauss_op(gauss_in), chunks = 2, threads = 1), one)
 })
