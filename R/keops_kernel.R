@@ -512,8 +512,10 @@ kernel_label <- function(st, k) {
 # Run the kernel of a state on inputs already in position order and in the
 # engine's layout. Compiles when needed: first call, options changed, or a
 # pointer emptied by saveRDS()/readRDS() (the engine then answers "load").
+# raw: the engine's plain nout x outdim matrix, not reshaped. ranges: block-
+# sparse ranges (R/ranges.R), run in this process.
 run_kernel <- function(st, inputs, call = NULL, o = getOption("rkeops"),
-                       ranges = NULL) {
+                       raw = FALSE, ranges = NULL) {
   if (is.null(o)) {
     o <- current_options()
   } else if (!is.list(o)) {
@@ -531,6 +533,18 @@ run_kernel <- function(st, inputs, call = NULL, o = getOption("rkeops"),
     }
     st$opts <- o
   }
+  # under rkeops_use_future(), the rows go to future workers (R/future.R)
+  res <- if (is.list(o$future) && is.null(ranges)) {
+    future_run(st, k, inputs, o, call)
+  } else {
+    run_raw(st, k, inputs, o, call, ranges)
+  }
+  sh <- st$shape
+  if (is.null(sh) || raw) res else reshape_output(res, sh)
+}
+
+# One run in this process: the engine's plain nout x outdim matrix.
+run_raw <- function(st, k, inputs, o, call = NULL, ranges = NULL) {
   res <- if (is.null(ranges)) {
     .Call(rk_run_r, k, inputs, o$ncore)
   } else {
@@ -547,8 +561,7 @@ run_kernel <- function(st, inputs, call = NULL, o = getOption("rkeops"),
     }
     if (is.list(res)) raise_engine_error(res, call)
   }
-  sh <- st$shape
-  if (is.null(sh)) res else reshape_output(res, sh)
+  res
 }
 
 # How the engine's plain nout x outdim result is returned (SPEC 1.12,

@@ -4,7 +4,7 @@
 
 rkeops_option_names <- c(
   "backend", "device_id", "precision", "verbosity", "debug",
-  "cache_dir", "formula_only", "ncore"
+  "cache_dir", "formula_only", "ncore", "future"
 )
 
 # TRUE when running under R CMD check (decisions 10 and 11).
@@ -46,7 +46,8 @@ def_rkeops_options <- function() {
       debug = 0L,
       cache_dir = default_rkeops_cache_dir(),
       formula_only = FALSE,
-      ncore = default_ncore()
+      ncore = default_ncore(),
+      future = FALSE
     ),
     class = "rkeops_options"
   )
@@ -155,6 +156,7 @@ validate_option <- function(name, value, call = NULL, create_dir = TRUE) {
       if (value == 0L && under_r_cmd_check()) value <- min(2L, rk_ncores())
       min(value, rk_ncores())
     },
+    future = validate_future_option(value, call),
     rk_abort(sprintf("unknown rkeops option `%s`.", name), "arg", call)
   )
 }
@@ -211,6 +213,8 @@ init_rkeops_options <- function() {
 #'   and arguments and stop instead of computing (for debugging).
 #' * `ncore`: number of threads used by the kernels, `0` for all cores
 #'   (see [rkeops_use_cpu()]).
+#' * `future`: `FALSE` (default), or the settings of [rkeops_use_future()]
+#'   under which reductions run on future workers.
 #'
 #' @param option `NULL` (all options), or a character vector of option names.
 #'
@@ -316,6 +320,11 @@ print.rkeops_options <- function(x, ...) {
   for (n in names(x)) {
     v <- x[[n]]
     if (n == "ncore" && identical(v, 0L)) v <- "0 (all cores)"
+    if (n == "future" && is.list(v)) {
+      v <- paste0(names(v), " = ", vapply(v, function(x) {
+        if (is.null(x)) "NULL" else format(x)
+      }, ""), collapse = ", ")
+    }
     cat(sprintf("  %-13s %s\n", paste0(n, ":"), format(v)))
   }
   invisible(x)
@@ -343,7 +352,7 @@ print.rkeops_options <- function(x, ...) {
 #' rkeops_use_cpu()
 rkeops_use_cpu <- function(ncore = NULL) {
   n <- validate_option("ncore", ncore, call = sys.call())
-  update_options(list(backend = "CPU", ncore = n))
+  update_options(list(backend = "CPU", ncore = n, future = FALSE))
   invisible(n)
 }
 
@@ -374,7 +383,7 @@ rkeops_use_gpu <- function(device = -1) {
   device <- validate_option("device_id", device, call = call)
   st <- gpu_status()
   if (!isTRUE(st$available)) rk_abort(msg_gpu_unavailable(st$report), "gpu", call)
-  update_options(list(backend = "GPU", device_id = device))
+  update_options(list(backend = "GPU", device_id = device, future = FALSE))
 }
 
 #' Choose the floating-point precision of the computations

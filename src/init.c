@@ -28,6 +28,9 @@ SEXP rk_lt_reduction_r(SEXP, SEXP, SEXP, SEXP);
 SEXP rk_lt_fast_r(SEXP, SEXP, SEXP, SEXP);
 SEXP rk_lt_var_r(SEXP, SEXP);
 SEXP rk_lt_merge_r(SEXP);
+SEXP rk_check_r(SEXP, SEXP);
+SEXP rk_partial_r(SEXP, SEXP, SEXP);
+SEXP rk_merge_r(SEXP, SEXP, SEXP, SEXP);
 
 static const R_CallMethodDef call_methods[] = {
   CALLDEF(rk_compile_r, 5),
@@ -49,6 +52,9 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(rk_lt_fast_r, 4),
   CALLDEF(rk_lt_var_r, 2),
   CALLDEF(rk_lt_merge_r, 1),
+  CALLDEF(rk_check_r, 2),
+  CALLDEF(rk_partial_r, 3),
+  CALLDEF(rk_merge_r, 4),
   {NULL, NULL, 0}
 };
 

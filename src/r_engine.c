@@ -127,6 +127,8 @@ static SEXP compile_kernel(SEXP formula, SEXP args, SEXP precision, SEXP scheme,
   Rf_setAttrib(ptr, Rf_install("redparam"), Rf_ScalarInteger(rk_kernel_redparam(k)));
   Rf_setAttrib(ptr, Rf_install("hash"), Rf_mkString(rk_kernel_hash(k)));
   Rf_setAttrib(ptr, Rf_install("backend"), Rf_mkString(backend == RK_BACKEND_GPU ? "GPU" : "CPU"));
+  Rf_setAttrib(ptr, Rf_install("postsum"), Rf_ScalarLogical(rk_kernel_postsum(k) != 0));
+  Rf_setAttrib(ptr, Rf_install("pre_outcat"), Rf_ScalarInteger(rk_kernel_pre_outcat(k)));
   /* rk_cache_fallback() tells about the last folder choice: a kernel from
    * the memo chose none (its fallback, if any, is older news) */
   if (rk_kernel_from(k) != RK_FROM_MEMO && rk_cache_fallback())
@@ -331,6 +333,99 @@ SEXP rk_run_r(SEXP ptr, SEXP inputs, SEXP nthreads) {
  * ranges_j: over i; NULL where none is needed */
 SEXP rk_run_ranges_r(SEXP ptr, SEXP inputs, SEXP nthreads, SEXP ranges_i, SEXP ranges_j) {
   return run(ptr, inputs, nthreads, ranges_i, ranges_j, 1);
+}
+
+/* ---- runs split over processes (R/future.R) */
+
+/* The inputs of a run checked against the kernel's declarations, without
+ * running it (the parent checks before splitting): the number of output
+ * rows, or an "rkeops_engine_error". */
+SEXP rk_check_r(SEXP ptr, SEXP inputs) {
+  rk_error e;
+  rk_error_init(&e);
+  SEXP bad = R_NilValue;
+  rk_kernel *k = kernel_of(ptr, &bad);
+  if (!k) return bad;
+  rk_input in[256];
+  int nin = 0;
+  inputs_of(inputs, in, &nin);
+  int64_t nout;
+  if (rk_check_inputs(k, in, nin, &nout, &e) != RK_OK) return engine_error(&e, NULL);
+  return Rf_ScalarReal((double)nout);
+}
+
+/* The states of every output row over the reduced indices of `inputs`,
+ * not finalized: a raw vector of nout states (attribute "nrows"), or an
+ * "rkeops_engine_error". */
+SEXP rk_partial_r(SEXP ptr, SEXP inputs, SEXP nthreads) {
+  rk_error e;
+  rk_error_init(&e);
+  SEXP bad = R_NilValue;
+  rk_kernel *k = kernel_of(ptr, &bad);
+  if (!k) return bad;
+  rk_input in[256];
+  int nin = 0;
+  inputs_of(inputs, in, &nin);
+  int64_t nout;
+  if (rk_check_inputs(k, in, nin, &nout, &e) != RK_OK) return engine_error(&e, NULL);
+  int64_t bytes = rk_partial_bytes(k, &e);
+  if (bytes <= 0) return engine_error(&e, NULL);
+  if ((double)nout * (double)bytes > (double)R_XLEN_T_MAX) Rf_error("too many partial states");
+  int nt = Rf_asInteger(nthreads);
+  if (nt == NA_INTEGER || nt < 0) nt = 0;
+  SEXP out = PROTECT(Rf_allocVector(RAWSXP, (R_xlen_t)(nout * bytes)));
+  memset(RAW(out), 0, (size_t)(nout * bytes));  /* padding and unused slots too */
+  int rc = rk_run_partial(k, in, nin, RAW(out), nt, interrupt_pending, NULL, &e);
+  if (rc != RK_OK) {
+    SEXP res = engine_error(&e, NULL);
+    UNPROTECT(1);
+    return res;
+  }
+  Rf_setAttrib(out, Rf_install("nrows"), Rf_ScalarReal((double)nout));
+  UNPROTECT(1);
+  return out;
+}
+
+/* Merges the parts (a list of raw vectors from rk_partial_r, all of nrows
+ * states, in order; offsets: the 0-based first reduced index of each) and
+ * finalizes: the nrows x outdim result, or an "rkeops_engine_error".  The
+ * parts are copied first (they are not modified). */
+SEXP rk_merge_r(SEXP ptr, SEXP parts, SEXP offsets, SEXP nrows) {
+  rk_error e;
+  rk_error_init(&e);
+  SEXP bad = R_NilValue;
+  rk_kernel *k = kernel_of(ptr, &bad);
+  if (!k) return bad;
+  if (TYPEOF(parts) != VECSXP || XLENGTH(parts) < 1 || XLENGTH(parts) > INT32_MAX)
+    Rf_error("`parts` must be a non-empty list of raw vectors");
+  int np = (int)XLENGTH(parts);
+  if (TYPEOF(offsets) != REALSXP || XLENGTH(offsets) != np)
+    Rf_error("`offsets` must be a double vector with one value per part");
+  double nr = Rf_asReal(nrows);
+  if (!(nr >= 1 && nr <= INT32_MAX)) Rf_error("`nrows` must be a whole number >= 1");
+  int64_t n = (int64_t)nr;
+  int64_t bytes = rk_partial_bytes(k, &e);
+  if (bytes <= 0) return engine_error(&e, NULL);
+  size_t part = (size_t)n * (size_t)bytes;
+  int64_t *off = (int64_t *)R_alloc((size_t)np, sizeof(int64_t));
+  char *buf = R_alloc((size_t)np, part);
+  for (int t = 0; t < np; t++) {
+    SEXP x = VECTOR_ELT(parts, t);
+    if (TYPEOF(x) != RAWSXP || (size_t)XLENGTH(x) != part)
+      Rf_error("part %d is not the partial states of %lld rows of this kernel", t + 1, (long long)n);
+    double o = REAL(offsets)[t];
+    if (!(o >= 0 && o < 9007199254740992.0)) Rf_error("offset %d is not a whole number >= 0", t + 1);
+    off[t] = (int64_t)o;
+    memcpy(buf + (size_t)t * part, RAW(x), part);
+  }
+  SEXP out = PROTECT(Rf_allocMatrix(REALSXP, (int)n, rk_kernel_outdim(k)));
+  if (rk_merge_partials(k, n, np, buf, off, REAL(out), &e) != RK_OK) {
+    SEXP res = engine_error(&e, NULL);
+    UNPROTECT(1);
+    return res;
+  }
+  UNPROTECT(1);
+  return out;
 }
 
 SEXP rk_last_threads_r(void) { return Rf_ScalarInteger(rk_last_threads()); }

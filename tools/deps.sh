@@ -4,6 +4,9 @@
 #
 #   R + R headers + testthat  ->  r-base-dev r-cran-testthat
 #   a C compiler              ->  build-essential
+#   the tests of rkeops_use_future() (suggested packages: the package runs
+#   without them)             ->  r-cran-future r-cran-future.batchtools
+#                                 r-cran-parallelly
 #
 # Uses sudo when not root (and sudo exists).  Non-interactive, for CI.
 
@@ -15,6 +18,13 @@ elif ! Rscript -e 'suppressPackageStartupMessages(library(testthat))
        > /dev/null 2>&1 < /dev/null; then
   need="r-base-dev r-cran-testthat"
 fi
+for p in future future.batchtools parallelly; do
+  if command -v Rscript > /dev/null 2>&1 &&
+     ! Rscript -e "if (!requireNamespace('$p', quietly = TRUE)) quit(status = 1)" \
+       > /dev/null 2>&1 < /dev/null; then
+    need="$need r-cran-$p"
+  fi
+done
 if ! command -v cc > /dev/null 2>&1 && ! command -v gcc > /dev/null 2>&1; then
   need="$need build-essential"
 fi

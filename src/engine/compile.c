@@ -190,3 +190,5 @@ int rk_kernel_from(const rk_kernel *k) { return k->from; }
 double rk_kernel_build_seconds(const rk_kernel *k) { return k->seconds; }
 const char *rk_kernel_hash(const rk_kernel *k) { return k->hash; }
 const char *rk_kernel_path(const rk_kernel *k) { return k->path; }
+int rk_kernel_postsum(const rk_kernel *k) { return k->postsum; }
+int rk_kernel_pre_outcat(const rk_kernel *k) { return k->pre ? k->pre->outcat : -1; }

@@ -203,6 +203,96 @@ static void close_scope(rk_emit *e) {
   emit_line(e, "}");
 }
 
+/* ------------------------------------------------------------ partial states */
+
+/* Three more functions for runs split over the reduced index across
+ * processes (R/future.R, run.c's rk_run_partial and rk_merge_partials);
+ * rk_entry is left as it is.
+ *
+ * rk_state_bytes() is sizeof(rk_state), the layout the two others share.
+ *
+ * rk_partial(r0, r1, ja, jb, init, ...) accumulates the rows [r0, r1) over
+ * [ja, jb) into states[] (initialised first when init is set) and does
+ * not finalize them: the caller carries them over consecutive ranges.
+ * Blocks of BI rows go to the threads; with few rows (at most BI), a
+ * scratch of nthreads * BI states and several threads, the threads split
+ * [ja, jb) and their partial states are merged in thread order.
+ *
+ * rk_merge_final(nrows, nparts, states, offsets, out) merges parts 1 ..
+ * nparts - 1 into part 0, in that order, row by row (part t holds the
+ * states of the nrows rows over a range of reduced indices starting at
+ * offsets[t]: its index slots are shifted by it first), then finalizes
+ * part 0 into the column-major nrows x outdim out. */
+static void cpu_generate_partial(rk_emit *e, const rk_red *r, const rk_redop *ro, int kahan) {
+  emit_line(e, "");
+  emit_line(e, "int64_t rk_state_bytes(void) { return (int64_t)sizeof(rk_state); }");
+  emit_line(e, "");
+  emit_line(e, "int rk_partial(int64_t nout, int64_t nred, const void *const *args, int64_t r0,");
+  emit_line(e, "               int64_t r1, int64_t ja, int64_t jb, int init, int nthreads, void *states,");
+  emit_line(e, "               void *scratch) {");
+  e->indent++;
+  emit_line(e, "rk_state *cs = (rk_state *)states;");
+  emit_line(e, "if (!cs || r0 < 0 || r1 > nout || r0 >= r1 || ja < 0 || jb > nred || ja > jb) return -1;");
+  open_scope(e, "if (init) for (int64_t i = r0; i < r1; i++) {%s", "");
+  ro->init(e, r, (rk_acc){"cs[i - r0].v", "cs[i - r0].i"});
+  if (kahan) emit_line(e, "for (int k = 0; k < NACC; k++) cs[i - r0].c[k] = 0;");
+  close_scope(e);
+  emit_line(e, "if (scratch && r1 - r0 <= BI && nthreads > 1) {");
+  e->indent++;
+  emit_line(e, "rk_state (*ps)[BI] = (rk_state (*)[BI])scratch;");
+  emit_line(e, "int nthr = 1;");
+  emit_line(e, "#pragma omp parallel num_threads(nthreads)");
+  emit_line(e, "{");
+  e->indent++;
+  emit_line(e, "int t = 0, T = 1;");
+  emit_line(e, "#ifdef _OPENMP");
+  emit_line(e, "t = omp_get_thread_num(); T = omp_get_num_threads();");
+  emit_line(e, "#endif");
+  emit_line(e, "if (t == 0) nthr = T;");
+  emit_line(e, "rk_block(nout, nred, args, r0, r1, ja + (jb - ja) * t / T, ja + (jb - ja) * (t + 1) / T,");
+  emit_line(e, "         ps[t], 1);");
+  e->indent--;
+  emit_line(e, "}");
+  emit_line(e, "for (int t = 0; t < nthr; t++) {");
+  emit_line(e, "  for (int64_t i = r0; i < r1; i++) {");
+  e->indent += 2;
+  ro->merge(e, r, (rk_acc){"cs[i - r0].v", "cs[i - r0].i"}, (rk_acc){"ps[t][i - r0].v", "ps[t][i - r0].i"});
+  e->indent -= 2;
+  emit_line(e, "  }");
+  emit_line(e, "}");
+  emit_line(e, "return 0;");
+  e->indent--;
+  emit_line(e, "}");
+  emit_line(e, "#pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads) if (nthreads > 1)");
+  emit_line(e, "for (int64_t b = r0; b < r1; b += BI)");
+  emit_line(e, "  rk_block(nout, nred, args, b, RK_MIN(b + BI, r1), ja, jb, cs + (b - r0), 0);");
+  emit_line(e, "return 0;");
+  e->indent--;
+  emit_line(e, "}");
+  emit_line(e, "");
+  emit_line(e, "int rk_merge_final(int64_t nrows, int nparts, void *states, const int64_t *offsets,");
+  emit_line(e, "                   double *out) {");
+  e->indent++;
+  emit_line(e, "rk_state *s = (rk_state *)states;");
+  emit_line(e, "if (!s || nrows < 1 || nparts < 1 || !offsets) return -1;");
+  emit_line(e, "for (int64_t i = 0; i < nrows; i++) {");
+  e->indent++;
+  emit_line(e, "for (int t = 0; t < nparts; t++) {");
+  e->indent++;
+  emit_line(e, "rk_state *b = &s[(int64_t)t * nrows + i];");
+  if (r->idx > 0) emit_line(e, "for (int k = 0; k < NIDX; k++) if (b->i[k] >= 0) b->i[k] += offsets[t];");
+  emit_line(e, "if (t == 0) continue;");
+  ro->merge(e, r, (rk_acc){"s[i].v", "s[i].i"}, (rk_acc){"b->v", "b->i"});
+  e->indent--;
+  emit_line(e, "}");
+  ro->finalize(e, r, (rk_acc){"s[i].v", "s[i].i"}, "(out + i)", "nrows");
+  e->indent--;
+  emit_line(e, "}");
+  emit_line(e, "return 0;");
+  e->indent--;
+  emit_line(e, "}");
+}
+
 /* ------------------------------------------------------------ generation */
 
 /* rk_entry_ranges(nw, w, red, ...): block-sparse reductions (run.c builds
@@ -494,4 +584,5 @@ void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   emit_line(e, "}");
   emit_entry_ranges(e, ro, r);
   c->cpu_bi = BI;
+  cpu_generate_partial(e, r, ro, scheme == RK_SCHEME_KAHAN);
 }

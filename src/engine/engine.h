@@ -112,6 +112,12 @@ int rk_kernel_from(const rk_kernel *k);     /* RK_FROM_* of last compile */
 double rk_kernel_build_seconds(const rk_kernel *k);
 const char *rk_kernel_hash(const rk_kernel *k); /* 64 hex chars */
 const char *rk_kernel_path(const rk_kernel *k); /* shared object */
+/* For splitting a run over processes (R/future.R): 1 when the result is
+ * the sum over its rows of per-row values (a parameter's gradient; the
+ * rows are those of rk_kernel_outcat), and the output category of the
+ * forward kernel a gradient runs first (-1: none). */
+int rk_kernel_postsum(const rk_kernel *k);
+int rk_kernel_pre_outcat(const rk_kernel *k);
 
 /* The cache folder that the last compilation could not use (it fell back
  * to a temporary folder), or NULL. */
@@ -171,6 +177,22 @@ typedef struct rk_ranges {
 int rk_run_ranges(const rk_kernel *k, const rk_input *in, int nin, double *out,
                   const rk_ranges *r_out_i, const rk_ranges *r_out_j, int nthreads,
                   rk_interrupt_fn intr, void *intr_data, rk_error *err);
+
+/* Runs split over the reduced index (R/future.R), CPU kernels that are
+ * not gradients with a forward kernel or a row sum (RK_EARG otherwise).
+ * rk_partial_bytes: the bytes of one row's state (-1 and err set on
+ * failure).  rk_run_partial: like rk_run, but writes the states of the
+ * nout rows over all the reduced indices of the inputs, not finalized, into
+ * states (nout * rk_partial_bytes bytes).  rk_merge_partials: states holds
+ * nparts such arrays of nrows states, part t computed on the reduced
+ * indices starting at offsets[t] (0-based; index results are shifted by
+ * it); merges them into part 0 in part order and finalizes into out
+ * (nrows x outdim doubles, column-major).  states is overwritten. */
+int64_t rk_partial_bytes(const rk_kernel *k, rk_error *err);
+int rk_run_partial(const rk_kernel *k, const rk_input *in, int nin, void *states,
+                   int nthreads, rk_interrupt_fn intr, void *intr_data, rk_error *err);
+int rk_merge_partials(const rk_kernel *k, int64_t nrows, int nparts, void *states,
+                      const int64_t *offsets, double *out, rk_error *err);
 
 /* The single thread-count getter (guideline 6): honours OMP_THREAD_LIMIT,
  * OMP_NUM_THREADS, the requested count (<= 0: all cores) and a small-work

@@ -4,6 +4,7 @@
  * reduced indices (the caller's interrupt callback is polled between
  * chunks, on the calling thread), and the single thread-count getter.
  */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -465,4 +466,119 @@ done:
   free(saved);
   free(tmp);
   return rc;
+}
+
+/* ------------------------------------------------------------ partial states */
+
+/* Runs split over the reduced index across processes (R/future.R): each
+ * part returns the states of all output rows over its share of the reduced
+ * index, not finalized; the caller merges them in a fixed order.  The
+ * kernel's generated rk_state_bytes, rk_partial and rk_merge_final
+ * (cpu.c) are looked up in its shared object on first use. */
+typedef int64_t (*rk_state_bytes_fn)(void);
+typedef int (*rk_partial_fn)(int64_t nout, int64_t nred, const void *const *args, int64_t r0,
+                             int64_t r1, int64_t ja, int64_t jb, int init, int nthreads,
+                             void *states, void *scratch);
+typedef int (*rk_merge_final_fn)(int64_t nrows, int nparts, void *states,
+                                 const int64_t *offsets, double *out);
+
+static void *partial_sym(const rk_kernel *k, const char *name, rk_error *err) {
+  void *sym = NULL;
+  if (k->backend != RK_BACKEND_CPU || k->pre || k->postsum || !k->dl) {
+    rk_seterr(err, RK_EARG, -1,
+              "partial states are only available for CPU kernels that are not gradients "
+              "running a forward kernel or summing rows");
+    return NULL;
+  }
+  sym = dlsym(k->dl, name);
+  if (!sym) rk_seterr(err, RK_ELOAD, -1, "the compiled kernel '%s' has no %s", k->path, name);
+  return sym;
+}
+
+int64_t rk_partial_bytes(const rk_kernel *k, rk_error *err) {
+  rk_error_clear(err);
+  void *sym = partial_sym(k, "rk_state_bytes", err);
+  if (!sym) return -1;
+  rk_state_bytes_fn f;
+  memcpy(&f, &sym, sizeof sym);
+  return f();
+}
+
+int rk_run_partial(const rk_kernel *k, const rk_input *in, int nin, void *states, int nthreads,
+                   rk_interrupt_fn intr, void *intr_data, rk_error *err) {
+  int64_t rows[2];
+  if (check_rows(k, in, nin, rows, err) != RK_OK) return err->code;
+  void *sym = partial_sym(k, "rk_partial", err);
+  if (!sym) return err->code;
+  rk_partial_fn part;
+  memcpy(&part, &sym, sizeof sym);
+  int64_t nout = rows[k->outcat], nred = rows[1 - k->outcat];
+  const void *ptrs[RK_MAX_ARGS];
+  float *conv[RK_MAX_ARGS];
+  memset(conv, 0, sizeof conv);
+  void *scratch = NULL;
+  int rc = RK_OK;
+  for (int p = 0; p < k->nargs; p++) {
+    ptrs[p] = in[p].data;
+    if (k->prec != RK_F32) continue;
+    size_t n = (size_t)(in[p].nrow * in[p].ncol);
+    conv[p] = malloc((n ? n : 1) * sizeof(float));
+    if (!conv[p]) {
+      rk_seterr(err, RK_ENOMEM, -1, "out of memory converting inputs to float32");
+      rc = err->code;
+      goto done;
+    }
+    for (size_t i = 0; i < n; i++) conv[p][i] = (float)in[p].data[i];
+    ptrs[p] = conv[p];
+  }
+  {
+    int64_t bi = k->bi > 0 ? k->bi : 1;
+    int nt = rk_threads(nthreads, (double)nout * (double)nred);
+    if (nout <= bi && nt > 1) {
+      int comp = (rk_redops[k->red].flags & REDF_SUMLIKE) != 0;
+      scratch = malloc((size_t)nt * (size_t)bi * RK_STATE_BYTES(k->acc, k->idx, comp));
+      if (!scratch) {
+        rk_seterr(err, RK_ENOMEM, -1, "out of memory");
+        rc = err->code;
+        goto done;
+      }
+    }
+    /* reduced chunks at multiples of the tile, interrupt checks between */
+    int64_t jchunk = chunk_pairs / (nout > 0 ? nout : 1);
+    jchunk = (jchunk + RK_CPU_BJ - 1) / RK_CPU_BJ * RK_CPU_BJ;
+    if (jchunk < RK_CPU_BJ) jchunk = RK_CPU_BJ;
+    for (int64_t ja = 0; ja < nred; ja += jchunk) {
+      int64_t jb = ja + jchunk < nred ? ja + jchunk : nred;
+      if (part(nout, nred, ptrs, 0, nout, ja, jb, ja == 0, nt, states, scratch) != 0) {
+        rk_seterr(err, RK_EINTERNAL, -1, "internal error: the kernel refused the partial run (%s:%d)",
+                  __FILE__, __LINE__);
+        rc = err->code;
+        goto done;
+      }
+      last_threads = nt;
+      if (jb < nred && intr && intr(intr_data)) {
+        rk_seterr(err, RK_EINTERRUPT, -1, "interrupted");
+        rc = err->code;
+        goto done;
+      }
+    }
+  }
+done:
+  for (int p = 0; p < k->nargs; p++) free(conv[p]);
+  free(scratch);
+  return rc;
+}
+
+int rk_merge_partials(const rk_kernel *k, int64_t nrows, int nparts, void *states,
+                      const int64_t *offsets, double *out, rk_error *err) {
+  rk_error_clear(err);
+  void *sym = partial_sym(k, "rk_merge_final", err);
+  if (!sym) return err->code;
+  rk_merge_final_fn f;
+  memcpy(&f, &sym, sizeof sym);
+  if (f(nrows, nparts, states, offsets, out) != 0) {
+    rk_seterr(err, RK_EARG, -1, "cannot merge %d parts of %lld rows", nparts, (long long)nrows);
+    return err->code;
+  }
+  return RK_OK;
 }
