@@ -210,7 +210,6 @@ kmeans_clusters <- function(x, k, iter = 10L) {
 all_pairs <- function(cx, cy, cutoff) {
   ni <- length(cx$sizes)
   nj <- length(cy$sizes)
-  out <- vector("list", ni)
   # by blocks of i clusters, so that no ni x nj matrix is formed at once
   step <- max(1L, floor(4e6 / nj))
   res <- list()
@@ -223,7 +222,6 @@ all_pairs <- function(cx, cy, cutoff) {
                   arr.ind = TRUE)
     res[[length(res) + 1L]] <- cbind(idx[keep[, 1L]], keep[, 2L])
   }
-  rm(out)
   p <- do.call(rbind, res)
   p[order(p[, 1L], p[, 2L]), , drop = FALSE]
 }
