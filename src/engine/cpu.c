@@ -203,6 +203,32 @@ static void close_scope(rk_emit *e) {
   emit_line(e, "}");
 }
 
+/* Few rows: the threads split [ja, jb), each into its partial states
+ * ps[t] (initialised), then merged into the carried states cs in thread
+ * order; nthr gets the team's size.  Shared by rk_entry and rk_partial. */
+static void emit_thread_split(rk_emit *e, const rk_redop *ro, const rk_red *r) {
+  emit_line(e, "#pragma omp parallel num_threads(nthreads)");
+  emit_line(e, "{");
+  e->indent++;
+  emit_line(e, "int t = 0, T = 1;");
+  emit_line(e, "#ifdef _OPENMP");
+  emit_line(e, "t = omp_get_thread_num(); T = omp_get_num_threads();");
+  emit_line(e, "#endif");
+  emit_line(e, "if (t == 0) nthr = T;");
+  emit_line(e, "rk_block(nout, nred, args, r0, r1, ja + (jb - ja) * t / T, ja + (jb - ja) * (t + 1) / T,");
+  emit_line(e, "         ps[t], 1);");
+  e->indent--;
+  emit_line(e, "}");
+  emit_line(e, "for (int t = 0; t < nthr; t++) {");
+  emit_line(e, "  for (int64_t i = r0; i < r1; i++) {");
+  e->indent += 2;
+  ro->merge(e, r, (rk_acc){"cs[i - r0].v", "cs[i - r0].i"}, (rk_acc){"ps[t][i - r0].v", "ps[t][i - r0].i"});
+  e->indent -= 2;
+  emit_line(e, "  }");
+  emit_line(e, "}");
+}
+
+
 /* ------------------------------------------------------------ partial states */
 
 /* Three more functions for runs split over the reduced index across
@@ -241,25 +267,7 @@ static void cpu_generate_partial(rk_emit *e, const rk_red *r, const rk_redop *ro
   e->indent++;
   emit_line(e, "rk_state (*ps)[BI] = (rk_state (*)[BI])scratch;");
   emit_line(e, "int nthr = 1;");
-  emit_line(e, "#pragma omp parallel num_threads(nthreads)");
-  emit_line(e, "{");
-  e->indent++;
-  emit_line(e, "int t = 0, T = 1;");
-  emit_line(e, "#ifdef _OPENMP");
-  emit_line(e, "t = omp_get_thread_num(); T = omp_get_num_threads();");
-  emit_line(e, "#endif");
-  emit_line(e, "if (t == 0) nthr = T;");
-  emit_line(e, "rk_block(nout, nred, args, r0, r1, ja + (jb - ja) * t / T, ja + (jb - ja) * (t + 1) / T,");
-  emit_line(e, "         ps[t], 1);");
-  e->indent--;
-  emit_line(e, "}");
-  emit_line(e, "for (int t = 0; t < nthr; t++) {");
-  emit_line(e, "  for (int64_t i = r0; i < r1; i++) {");
-  e->indent += 2;
-  ro->merge(e, r, (rk_acc){"cs[i - r0].v", "cs[i - r0].i"}, (rk_acc){"ps[t][i - r0].v", "ps[t][i - r0].i"});
-  e->indent -= 2;
-  emit_line(e, "  }");
-  emit_line(e, "}");
+  emit_thread_split(e, ro, r);
   emit_line(e, "return 0;");
   e->indent--;
   emit_line(e, "}");
@@ -531,25 +539,7 @@ void cpu_generate(rk_ctx *c, rk_red *r, const rk_options *o, rk_buf *out) {
   open_scope(e, "if (ja == 0) for (int64_t i = r0; i < r1; i++) {%s", "");
   ro->init(e, r, (rk_acc){"cs[i - r0].v", "cs[i - r0].i"});
   close_scope(e);
-  emit_line(e, "#pragma omp parallel num_threads(nthreads)");
-  emit_line(e, "{");
-  e->indent++;
-  emit_line(e, "int t = 0, T = 1;");
-  emit_line(e, "#ifdef _OPENMP");
-  emit_line(e, "t = omp_get_thread_num(); T = omp_get_num_threads();");
-  emit_line(e, "#endif");
-  emit_line(e, "if (t == 0) nthr = T;");
-  emit_line(e, "rk_block(nout, nred, args, r0, r1, ja + (jb - ja) * t / T, ja + (jb - ja) * (t + 1) / T,");
-  emit_line(e, "         ps[t], 1);");
-  e->indent--;
-  emit_line(e, "}");
-  emit_line(e, "for (int t = 0; t < nthr; t++) {");
-  emit_line(e, "  for (int64_t i = r0; i < r1; i++) {");
-  e->indent += 2;
-  ro->merge(e, r, (rk_acc){"cs[i - r0].v", "cs[i - r0].i"}, (rk_acc){"ps[t][i - r0].v", "ps[t][i - r0].i"});
-  e->indent -= 2;
-  emit_line(e, "  }");
-  emit_line(e, "}");
+  emit_thread_split(e, ro, r);
   open_scope(e, "if (jb == nred) for (int64_t i = r0; i < r1; i++) {%s", "");
   ro->finalize(e, r, (rk_acc){"cs[i - r0].v", "cs[i - r0].i"}, "(out + i)", "nout");
   close_scope(e);
