@@ -515,22 +515,9 @@ int rk_run_partial(const rk_kernel *k, const rk_input *in, int nin, void *states
   int64_t nout = rows[k->outcat], nred = rows[1 - k->outcat];
   const void *ptrs[RK_MAX_ARGS];
   float *conv[RK_MAX_ARGS];
-  memset(conv, 0, sizeof conv);
   void *scratch = NULL;
-  int rc = RK_OK;
-  for (int p = 0; p < k->nargs; p++) {
-    ptrs[p] = in[p].data;
-    if (k->prec != RK_F32) continue;
-    size_t n = (size_t)(in[p].nrow * in[p].ncol);
-    conv[p] = malloc((n ? n : 1) * sizeof(float));
-    if (!conv[p]) {
-      rk_seterr(err, RK_ENOMEM, -1, "out of memory converting inputs to float32");
-      rc = err->code;
-      goto done;
-    }
-    for (size_t i = 0; i < n; i++) conv[p][i] = (float)in[p].data[i];
-    ptrs[p] = conv[p];
-  }
+  int rc = kernel_inputs(k, in, ptrs, conv, err);
+  if (rc != RK_OK) goto done;
   {
     int64_t bi = k->bi > 0 ? k->bi : 1;
     int nt = rk_threads(nthreads, (double)nout * (double)nred);
