@@ -4,16 +4,21 @@
 #
 #   R + R headers + testthat  ->  r-base-dev r-cran-testthat
 #   a C compiler              ->  build-essential
+#   future (Suggests; the fork tests use its multicore plan)  ->  r-cran-future
 #
 # Uses sudo when not root (and sudo exists).  Non-interactive, for CI.
 
 need=""
 if ! command -v R > /dev/null 2>&1 || ! command -v Rscript > /dev/null 2>&1; then
-  need="r-base-dev r-cran-testthat"
+  need="r-base-dev r-cran-testthat r-cran-future"
 elif ! Rscript -e 'suppressPackageStartupMessages(library(testthat))
                   stopifnot(file.exists(file.path(R.home("include"), "R.h")))' \
        > /dev/null 2>&1 < /dev/null; then
-  need="r-base-dev r-cran-testthat"
+  need="r-base-dev r-cran-testthat r-cran-future"
+fi
+if command -v Rscript > /dev/null 2>&1 &&
+   ! Rscript -e 'suppressPackageStartupMessages(library(future))' > /dev/null 2>&1 < /dev/null; then
+  need="$need r-cran-future"
 fi
 if ! command -v cc > /dev/null 2>&1 && ! command -v gcc > /dev/null 2>&1; then
   need="$need build-essential"

@@ -149,6 +149,10 @@ int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out,
  * throttle (work = number of pairs). */
 int rk_threads(int requested, double work);
 int rk_ncores(void);
+/* 1 in a process forked (fork(), parallel::mclapply) after this process
+ * or one of its ancestors asked for a team of threads: its kernels then
+ * run on one thread, since the OpenMP pool does not survive fork(). */
+int rk_forked_single(void);
 /* Threads the last rk_run really used (1 without OpenMP). */
 int rk_last_threads(void);
 
