@@ -63,8 +63,14 @@ extern char **environ;
 #define RK_CONFIG_PREFIX_MAP 0
 #endif
 
+/* trailer = tag, SHA-256 of the file's own name (rk<version>-<hash><ext>),
+ * SHA-256 of (payload, name): a valid kernel of another formula copied
+ * under this name fails the check like a torn file */
 #define TRAILER_TAG "\nRKEOPS-SHA256:"
-#define TRAILER_LEN (sizeof(TRAILER_TAG) - 1 + 64)
+#define TAG_LEN (sizeof(TRAILER_TAG) - 1)
+#define TRAILER_LEN (TAG_LEN + 128)
+/* no kernel comes near this: a larger file is not ours */
+#define CACHE_FILE_MAX ((size_t)256 << 20)
 
 /* ------------------------------------------------------------ toolchain */
 
@@ -145,55 +151,96 @@ static int mkdir_p(const char *path) {
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
 
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 65536, n = 0;
-  char *s = malloc(cap + 1);
-  while (s) {
-    size_t got = fread(s + n, 1, cap - n, f);
-    n += got;
-    if (n < cap) break;
-    char *t = realloc(s, 2 * cap + 1);
-    if (!t) { free(s); s = NULL; break; }
-    s = t;
-    cap *= 2;
+/* The whole content of a regular file of at most `max` bytes (malloc'd,
+ * NUL-terminated, *len bytes), or NULL.  Nothing in the cache folder is
+ * trusted: no symbolic link is followed (O_NOFOLLOW), a FIFO or device is
+ * refused without blocking (O_NONBLOCK, then fstat), and so is a file
+ * larger than max or one that grows while read. */
+static char *read_file_max(const char *path, size_t max, size_t *len) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+      (unsigned long long)st.st_size > (unsigned long long)max) {
+    close(fd);
+    return NULL;
   }
-  fclose(f);
+  size_t n = (size_t)st.st_size, got = 0;
+  char *s = malloc(n + 1);
+  while (s && got < n) {
+    ssize_t r = read(fd, s + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) { free(s); s = NULL; break; }
+    got += (size_t)r;
+  }
+  char extra;
+  if (s && read(fd, &extra, 1) != 0) { free(s); s = NULL; } /* it grew */
+  close(fd);
   if (!s) return NULL;
   s[n] = '\0';
   if (len) *len = n;
   return s;
 }
 
-/* 1 when the file ends with a trailer holding the SHA-256 of what precedes */
-static int trailer_ok(const char *path) {
-  size_t n;
-  char *s = read_file(path, &n);
-  if (!s) return 0;
-  int ok = 0;
-  if (n > TRAILER_LEN) {
-    const char *t = s + n - TRAILER_LEN;
-    if (memcmp(t, TRAILER_TAG, sizeof(TRAILER_TAG) - 1) == 0) {
-      char hex[65];
-      sha256_hex(s, n - TRAILER_LEN, hex);
-      ok = memcmp(hex, t + sizeof(TRAILER_TAG) - 1, 64) == 0;
-    }
-  }
-  free(s);
-  return ok;
+static char *read_file(const char *path, size_t *len) {
+  return read_file_max(path, CACHE_FILE_MAX, len);
 }
 
-static int append_trailer(const char *path) {
+static const char *base_name(const char *path) {
+  const char *b = strrchr(path, '/');
+  return b ? b + 1 : path;
+}
+
+/* the trailer of payload s[0..n) stored under the name `name` */
+static void trailer_make(const char *s, size_t n, const char *name, char out[TRAILER_LEN + 1]) {
+  sha256_ctx h;
+  unsigned char d[32];
+  memcpy(out, TRAILER_TAG, TAG_LEN);
+  sha256_hex(name, strlen(name), out + TAG_LEN);
+  sha256_init(&h);
+  sha256_update(&h, s, n);
+  sha256_update(&h, name, strlen(name));
+  sha256_final(&h, d);
+  for (int i = 0; i < 32; i++) snprintf(out + TAG_LEN + 64 + 2 * i, 3, "%02x", d[i]);
+}
+
+/* The payload of the file at path (malloc'd, NUL-terminated, *len bytes)
+ * when it is a regular file ending with the trailer for its own name and
+ * content; NULL when missing, unreadable, torn, or another kernel's file. */
+static char *read_signed(const char *path, size_t *len) {
+  size_t n;
+  char *s = read_file(path, &n);
+  if (!s) return NULL;
+  char t[TRAILER_LEN + 1];
+  if (n <= TRAILER_LEN) { free(s); return NULL; }
+  trailer_make(s, n - TRAILER_LEN, base_name(path), t);
+  if (memcmp(t, s + n - TRAILER_LEN, TRAILER_LEN) != 0) { free(s); return NULL; }
+  n -= TRAILER_LEN;
+  s[n] = '\0';
+  *len = n;
+  return s;
+}
+
+/* 1 when the file is a kernel signed for its own name */
+static int trailer_ok(const char *path) {
+  size_t n;
+  char *s = read_signed(path, &n);
+  free(s);
+  return s != NULL;
+}
+
+/* appends to the file at path (a temporary one) the trailer for the name
+ * it will be renamed to */
+static int append_trailer(const char *path, const char *final) {
   size_t n;
   char *s = read_file(path, &n);
   if (!s) return -1;
-  char hex[65];
-  sha256_hex(s, n, hex);
+  char t[TRAILER_LEN + 1];
+  trailer_make(s, n, base_name(final), t);
   free(s);
   FILE *f = fopen(path, "ab");
   if (!f) return -1;
-  int ok = fputs(TRAILER_TAG, f) >= 0 && fputs(hex, f) >= 0;
+  int ok = fwrite(t, 1, TRAILER_LEN, f) == TRAILER_LEN;
   return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
@@ -460,7 +507,7 @@ int build_kernel(const char *src, const rk_options *o, rk_kernel *proto, rk_erro
       rc = err->code;
     } else if (run_compiler(tmp_c, tmp_so, tmp_log, name, err) != 0) {
       rc = err->code;
-    } else if (append_trailer(tmp_so) != 0 || rename(tmp_so, path) != 0) {
+    } else if (append_trailer(tmp_so, path) != 0 || rename(tmp_so, path) != 0) {
       rk_seterr(err, RK_EBUILD, -1, "cannot store the kernel in the cache folder '%s': %s", dir,
                 strerror(errno));
       rc = err->code;
@@ -543,24 +590,8 @@ char *build_cache_path(const rk_options *o, const char *hash, const char *ext, r
  * is missing, unreadable or torn.  Refreshes the file's time (eviction
  * removes the least recently used kernels first). */
 char *build_blob_load(const char *path, size_t *len) {
-  size_t n;
-  char *s = read_file(path, &n);
-  if (!s) return NULL;
-  const size_t tag = sizeof(TRAILER_TAG) - 1;
-  char hex[65];
-  if (n <= TRAILER_LEN || memcmp(s + n - TRAILER_LEN, TRAILER_TAG, tag) != 0) {
-    free(s);
-    return NULL;
-  }
-  sha256_hex(s, n - TRAILER_LEN, hex);
-  if (memcmp(hex, s + n - TRAILER_LEN + tag, 64) != 0) {
-    free(s);
-    return NULL;
-  }
-  n -= TRAILER_LEN;
-  s[n] = '\0';
-  *len = n;
-  utime(path, NULL);
+  char *s = read_signed(path, len);
+  if (s) utime(path, NULL);
   return s;
 }
 
@@ -585,9 +616,9 @@ int build_blob_store(const char *path, const void *data, size_t len, int trailer
   FILE *f = fopen(tmp, "wb");
   int ok = f != NULL && (len == 0 || fwrite(data, 1, len, f) == len);
   if (ok && trailer) {
-    char hex[65];
-    sha256_hex(data, len, hex);
-    ok = fputs(TRAILER_TAG, f) >= 0 && fputs(hex, f) >= 0;
+    char t[TRAILER_LEN + 1];
+    trailer_make(data, len, base_name(path), t);
+    ok = fwrite(t, 1, TRAILER_LEN, f) == TRAILER_LEN;
   }
   if (f && fclose(f) != 0) ok = 0;
   if (!ok || rename(tmp, path) != 0) {

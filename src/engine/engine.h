@@ -21,7 +21,7 @@
 
 /* Bumped whenever generated code or the cache format changes; part of
  * every cache key and of every cached file name. */
-#define RK_ENGINE_VERSION "2"
+#define RK_ENGINE_VERSION "3"
 
 /* ---------------------------------------------------------------- errors */
 
