@@ -10,14 +10,23 @@
  *
  * 1. In-process memo: a kernel already loaded in this session (same key and
  *    same argument names) is returned at once.
- * 2. Disk: the file exists and its trailer (the SHA-256 of everything
- *    before it) checks out: dlopen it.  A torn or corrupted file fails the
- *    check and is rebuilt.
- * 3. Compiler: the source is written to a temporary name in the cache
- *    folder, compiled there (posix_spawn, no shell: paths are never parsed),
- *    the trailer appended, and the file renamed into place.  rename() is
- *    atomic, so concurrent sessions never load half a file; the loser of a
- *    race simply replaces the file with an identical one.
+ * 2. Disk: the file is a regular file (opened without following links or
+ *    blocking, at most 256 MiB) whose trailer checks out: the SHA-256 of
+ *    the file's own name, then the SHA-256 of the payload and that name.
+ *    A torn or corrupted file, a FIFO, a link, or another kernel's file
+ *    copied under this name fails the check and is rebuilt.
+ * 3. Compiler: the source is written to a private folder outside the cache
+ *    ($TMPDIR/rkeops-build-XXXXXX, also the compiler's TMPDIR), compiled
+ *    there (posix_spawn, no shell: paths are never parsed; the compiler in
+ *    a process group of its own, waited for in 10 ms slices with the
+ *    caller's interrupt check: an interrupt kills the group, and the
+ *    private folder goes with everything in it, the cache untouched), the
+ *    kernel loaded from there, and published signed: written beside its
+ *    name in the cache folder and renamed into place.  rename() is atomic,
+ *    so concurrent sessions never load half a file; the loser of a race
+ *    simply replaces the file with an identical one.  A cache folder
+ *    removed meanwhile (clean_rkeops() in another session) is created
+ *    again, once.
  *
  * The compiler's output goes to a log file; on failure it becomes err->log.
  *
@@ -32,6 +41,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,26 +262,84 @@ static int add_words(char **argv, int argc, int max, char *s) {
   return argc;
 }
 
+/* The compiler's environment: ours, with TMPDIR set to the private build
+ * folder, so that whatever it writes goes where build_kernel removes it
+ * (malloc'd array of borrowed strings, except the TMPDIR entry: *own). */
+static char **compiler_env(const char *tmpdir, char **own) {
+  size_t n = 0;
+  while (environ[n]) n++;
+  char **env = malloc((n + 2) * sizeof *env);
+  *own = malloc(strlen(tmpdir) + 8);
+  if (!env || !*own) {
+    free(env);
+    free(*own);
+    *own = NULL;
+    return NULL;
+  }
+  sprintf(*own, "TMPDIR=%s", tmpdir);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "TMPDIR=", 7) != 0) env[k++] = environ[i];
+  env[k++] = *own;
+  env[k] = NULL;
+  return env;
+}
+
+/* Waits for the compiler (pid, leader of its own process group) in slices
+ * of 10 ms, asking o->intr every 50 ms.  0: it exited (*status); 1: the
+ * caller interrupted, the whole group was killed and the compiler reaped;
+ * -1: waitpid failed (err set, the group killed and reaped). */
+static int wait_compiler(pid_t pid, const rk_options *o, int *status, rk_error *err) {
+  const struct timespec slice = {0, 10 * 1000 * 1000};
+  for (unsigned tick = 1;; tick++) {
+    pid_t r = waitpid(pid, status, WNOHANG);
+    if (r == pid) return 0;
+    int stop = 0;
+    if (r < 0 && errno != EINTR) {
+      rk_seterr(err, RK_EBUILD, -1, "waiting for the C compiler failed: %s", strerror(errno));
+      stop = -1;
+    } else if (o->intr && tick % 5 == 0 && o->intr(o->intr_data)) {
+      stop = 1;
+    }
+    if (stop) {
+      /* the leader is not reaped yet, so its group id cannot be reused */
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      while (waitpid(pid, status, 0) < 0 && errno == EINTR) {}
+      return stop;
+    }
+    nanosleep(&slice, NULL);
+  }
+}
+
 /* name: what the object records as its source file (src is a temporary
  * name), so that rebuilding a kernel gives the same bytes, when the
- * configured compiler accepts -ffile-prefix-map (configure's probe) */
+ * configured compiler accepts -ffile-prefix-map (configure's probe).
+ * tmpdir: the private build folder (the compiler's TMPDIR). */
 static int run_compiler(const char *src, const char *so, const char *logp, const char *name,
-                        rk_error *err) {
+                        const char *tmpdir, const rk_options *o, rk_error *err) {
   const rk_toolchain *tc = rk_toolchain_get();
   char prefix_map[4200];
   prefix_map[0] = '\0';
   if (RK_CONFIG_PREFIX_MAP && strcmp(tc->cc, RK_CONFIG_CC) == 0)
     snprintf(prefix_map, sizeof prefix_map, "-ffile-prefix-map=%s=%s", src, name);
   size_t need = strlen(tc->cc) + strlen(tc->cflags) + strlen(tc->openmp) + 3;
-  char *words = malloc(need);
-  if (!words) { rk_seterr(err, RK_ENOMEM, -1, "out of memory"); return -1; }
+  char *words = malloc(need), *own_env = NULL;
+  char **env = compiler_env(tmpdir, &own_env);
+  if (!words || !env) {
+    free(words);
+    free(env);
+    free(own_env);
+    rk_seterr(err, RK_ENOMEM, -1, "out of memory");
+    return -1;
+  }
   snprintf(words, need, "%s %s %s", tc->cc, tc->cflags, tc->openmp);
   char *argv[128];
   int argc = add_words(argv, 0, 120, words);
+  int ret = -1;
   if (argc == 0) {
-    free(words);
     rk_seterr(err, RK_EBUILD, -1, "no C compiler is configured");
-    return -1;
+    goto done;
   }
   if (prefix_map[0] && strlen(prefix_map) < sizeof prefix_map - 1) argv[argc++] = prefix_map;
   argv[argc++] = "-shared";
@@ -285,32 +353,76 @@ static int run_compiler(const char *src, const char *so, const char *logp, const
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  /* a process group of its own: an interrupt kills the driver and the
+   * compiler passes it started, and a terminal's Ctrl-C reaches R only */
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  posix_spawnattr_setpgroup(&at, 0);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
   pid_t pid;
-  int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+  int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, env);
   posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
   if (rc != 0) {
     rk_seterr(err, RK_EBUILD, -1, "could not run the C compiler '%s': %s", argv[0], strerror(rc));
-    free(words);
-    return -1;
+    goto done;
   }
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      rk_seterr(err, RK_EBUILD, -1, "waiting for the C compiler failed: %s", strerror(errno));
-      free(words);
-      return -1;
-    }
+  int w = wait_compiler(pid, o, &status, err);
+  if (w == 1) {
+    rk_seterr(err, RK_EINTERRUPT, -1, "interrupted while the C compiler built the kernel");
+    goto done;
   }
+  if (w < 0) goto done;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     rk_seterr(err, RK_EBUILD, -1, "the C compiler '%s' failed to build the kernel (exit status %d)",
               argv[0], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     free(err->log);
     err->log = read_file(logp, NULL);
-    free(words);
-    return -1;
+    goto done;
   }
+  ret = 0;
+done:
   free(words);
-  return 0;
+  free(env);
+  free(own_env);
+  return ret;
+}
+
+/* A private build folder, $TMPDIR/rkeops-build-XXXXXX (malloc'd), outside
+ * the cache folder: clean_rkeops() in another session cannot remove the
+ * files of a compilation in progress. */
+static char *private_dir(void) {
+  const char *t = getenv("TMPDIR");
+  if (!t || !*t) t = "/tmp";
+  size_t n = strlen(t) + 32;
+  char *d = malloc(n);
+  if (!d) return NULL;
+  snprintf(d, n, "%s/rkeops-build-XXXXXX", t);
+  if (!mkdtemp(d)) {
+    free(d);
+    return NULL;
+  }
+  return d;
+}
+
+/* removes the private folder and every file in it */
+static void remove_private(const char *dir) {
+  DIR *d = opendir(dir);
+  if (d) {
+    struct dirent *de;
+    size_t dlen = strlen(dir);
+    while ((de = readdir(d)) != NULL) {
+      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+      char *full = malloc(dlen + strlen(de->d_name) + 2);
+      if (!full) continue;
+      sprintf(full, "%s/%s", dir, de->d_name);
+      unlink(full);
+      free(full);
+    }
+    closedir(d);
+  }
+  rmdir(dir);
 }
 
 /* ------------------------------------------------------------ eviction */
@@ -436,6 +548,75 @@ static const char *build_cache_dir(const rk_options *o, char *buf, size_t n, rk_
   return tmp;
 }
 
+/* Compiles src in a private folder (*pdir, malloc'd; the caller removes it
+ * with remove_private once the kernel is loaded from *so, malloc'd), then
+ * publishes the signed kernel as `path` in the cache folder `dir`
+ * (build_blob_store: written beside, renamed into place).  On failure
+ * nothing is left behind and the cache folder is as it was. */
+static int compile_private(const char *src, const rk_options *o, const char *dir,
+                           const char *path, const char *hash, char **pdir, char **so,
+                           rk_error *err) {
+  *pdir = private_dir();
+  if (!*pdir) {
+    rk_seterr(err, RK_EBUILD, -1, "cannot create a temporary build folder: %s", strerror(errno));
+    return -1;
+  }
+  size_t plen = strlen(*pdir) + 16;
+  char *tmp_c = malloc(plen), *tmp_log = malloc(plen);
+  *so = malloc(plen);
+  int rc = -1;
+  if (!tmp_c || !tmp_log || !*so) {
+    rk_seterr(err, RK_ENOMEM, -1, "out of memory");
+    goto done;
+  }
+  snprintf(tmp_c, plen, "%s/k.c", *pdir);
+  snprintf(*so, plen, "%s/k.so", *pdir);
+  snprintf(tmp_log, plen, "%s/k.log", *pdir);
+  char name[160];
+  snprintf(name, sizeof name, "rk%s-%s.c", RK_ENGINE_VERSION, hash);
+  FILE *f = fopen(tmp_c, "wb");
+  int ok = f && fputs(src, f) >= 0;
+  if (f && fclose(f) != 0) ok = 0;
+  if (!ok) {
+    rk_seterr(err, RK_EBUILD, -1, "cannot write to the build folder '%s': %s", *pdir,
+              strerror(errno));
+    goto done;
+  }
+  if (run_compiler(tmp_c, *so, tmp_log, name, *pdir, o, err) != 0) goto done;
+  size_t n;
+  char *bytes = read_file(*so, &n);
+  if (!bytes) {
+    rk_seterr(err, RK_EBUILD, -1, "cannot read the compiled kernel in '%s'", *pdir);
+    goto done;
+  }
+  int st = build_blob_store(path, bytes, n, 1, err);
+  free(bytes);
+  if (st != RK_OK) goto done;
+  if (o->keep_source) {
+    char *srcpath = malloc(strlen(dir) + 128);
+    if (srcpath) {
+      rk_error e2;
+      rk_error_init(&e2);
+      sprintf(srcpath, "%s/%s", dir, name);
+      build_blob_store(srcpath, src, strlen(src), 0, &e2);
+      rk_error_clear(&e2);
+      free(srcpath);
+    }
+  }
+  rc = 0;
+done:
+  free(tmp_c);
+  free(tmp_log);
+  if (rc != 0) {
+    remove_private(*pdir);
+    free(*pdir);
+    *pdir = NULL;
+    free(*so);
+    *so = NULL;
+  }
+  return rc;
+}
+
 /* Builds (or finds) the kernel for `src`.  `proto` carries the kernel's
  * description (args, dims, reduction); on success *out is the memoised
  * kernel, a copy of proto with the loaded code. */
@@ -480,63 +661,41 @@ int build_kernel(const char *src, const rk_options *o, rk_kernel *proto, rk_erro
   const char *dir = build_cache_dir(o, dirbuf, sizeof dirbuf, err);
   if (!dir) return err->code;
   size_t plen = strlen(dir) + 128;
-  char *path = malloc(plen), *tmp_so = malloc(plen), *tmp_c = malloc(plen), *tmp_log = malloc(plen);
-  if (!path || !tmp_so || !tmp_c || !tmp_log) {
-    free(path); free(tmp_so); free(tmp_c); free(tmp_log);
+  char *path = malloc(plen);
+  if (!path) {
     rk_seterr(err, RK_ENOMEM, -1, "out of memory");
     return err->code;
   }
   snprintf(path, plen, "%s/rk%s-%s.so", dir, RK_ENGINE_VERSION, proto->hash);
-  static unsigned counter;
-  unsigned stamp = (unsigned)getpid() * 2654435761u ^ (unsigned)(now() * 1e6) ^ ++counter;
-  snprintf(tmp_so, plen, "%s/tmp-%.16s-%ld-%08x.so", dir, proto->hash, (long)getpid(), stamp);
-  snprintf(tmp_c, plen, "%s/tmp-%.16s-%ld-%08x.c", dir, proto->hash, (long)getpid(), stamp);
-  snprintf(tmp_log, plen, "%s/tmp-%.16s-%ld-%08x.log", dir, proto->hash, (long)getpid(), stamp);
 
   int from = RK_FROM_DISK;
-  int rc = RK_OK;
+  char *pdir = NULL, *tmp_so = NULL;
   if (access(path, R_OK) != 0 || !trailer_ok(path)) {
     from = RK_FROM_COMPILER;
-    char name[160];
-    snprintf(name, sizeof name, "rk%s-%s.c", RK_ENGINE_VERSION, proto->hash);
-    FILE *f = fopen(tmp_c, "wb");
-    int ok = f && fputs(src, f) >= 0;
-    if (f && fclose(f) != 0) ok = 0;
-    if (!ok) {
-      rk_seterr(err, RK_EBUILD, -1, "cannot write to the cache folder '%s': %s", dir, strerror(errno));
-      rc = err->code;
-    } else if (run_compiler(tmp_c, tmp_so, tmp_log, name, err) != 0) {
-      rc = err->code;
-    } else if (append_trailer(tmp_so, path) != 0 || rename(tmp_so, path) != 0) {
-      rk_seterr(err, RK_EBUILD, -1, "cannot store the kernel in the cache folder '%s': %s", dir,
-                strerror(errno));
-      rc = err->code;
-    } else if (o->keep_source) {
-      char *srcpath = malloc(plen);
-      if (srcpath) {
-        snprintf(srcpath, plen, "%s/rk%s-%s.c", dir, RK_ENGINE_VERSION, proto->hash);
-        if (rename(tmp_c, srcpath) != 0) remove(tmp_c);
-        free(srcpath);
-      }
+    if (compile_private(src, o, dir, path, proto->hash, &pdir, &tmp_so, err) != 0) {
+      free(path);
+      return err->code;
     }
-    remove(tmp_c);
-    remove(tmp_so);
-    remove(tmp_log);
+  } else {
+    utime(path, NULL); /* least recently used goes first */
   }
-  free(tmp_so); free(tmp_c); free(tmp_log);
-  if (rc != RK_OK) { free(path); return rc; }
-  if (from == RK_FROM_COMPILER) cache_evict(dir, path);
-  else utime(path, NULL); /* least recently used goes first */
 
   /* RTLD_NODELETE: the kernels bring the OpenMP runtime, whose idle
-   * threads must not see it unloaded when the last kernel is closed */
-  void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+   * threads must not see it unloaded when the last kernel is closed.  A
+   * new kernel is loaded from the private folder: another session may
+   * clean the cache folder at any moment. */
+  const char *load = tmp_so ? tmp_so : path;
+  void *dl = dlopen(load, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  if (pdir) remove_private(pdir);
+  free(pdir);
   if (!dl) {
     const char *m = dlerror();
     rk_seterr(err, RK_ELOAD, -1, "cannot load the compiled kernel '%s': %s", path, m ? m : "?");
+    free(tmp_so);
     free(path);
     return err->code;
   }
+  free(tmp_so);
   void *sym = dlsym(dl, "rk_entry");
   if (!sym) {
     rk_seterr(err, RK_ELOAD, -1, "the compiled kernel '%s' has no entry point", path);
@@ -595,9 +754,29 @@ char *build_blob_load(const char *path, size_t *len) {
   return s;
 }
 
+/* data, then the trailer for the name of path when asked, to file tmp;
+ * 1 on success (errno set on failure) */
+static int write_blob(const char *tmp, const char *path, const void *data, size_t len,
+                      int trailer) {
+  FILE *f = fopen(tmp, "wb");
+  if (!f) return 0;
+  int ok = len == 0 || fwrite(data, 1, len, f) == len;
+  if (ok && trailer) {
+    char t[TRAILER_LEN + 1];
+    trailer_make(data, len, base_name(path), t);
+    ok = fwrite(t, 1, TRAILER_LEN, f) == TRAILER_LEN;
+  }
+  int e = errno;
+  if (fclose(f) != 0) ok = 0;
+  else if (!ok) errno = e;
+  return ok;
+}
+
 /* Writes data (then the trailer when asked) to a temporary file beside
  * path and renames it into place; after a kernel (trailer), applies the
- * folder's size bound as build_kernel does. */
+ * folder's size bound as build_kernel does.  When the folder vanished
+ * (clean_rkeops(remove_cache_dir = TRUE) in another session), it is
+ * created again and the write tried once more. */
 int build_blob_store(const char *path, const void *data, size_t len, int trailer, rk_error *err) {
   const char *slash = strrchr(path, '/');
   size_t dlen = slash ? (size_t)(slash - path) : 1;
@@ -613,17 +792,19 @@ int build_blob_store(const char *path, const void *data, size_t len, int trailer
   static unsigned counter;
   unsigned stamp = (unsigned)getpid() * 2654435761u ^ (unsigned)(now() * 1e6) ^ ++counter;
   snprintf(tmp, plen, "%s/tmp-%ld-%08x.blob", dir, (long)getpid(), stamp);
-  FILE *f = fopen(tmp, "wb");
-  int ok = f != NULL && (len == 0 || fwrite(data, 1, len, f) == len);
-  if (ok && trailer) {
-    char t[TRAILER_LEN + 1];
-    trailer_make(data, len, base_name(path), t);
-    ok = fwrite(t, 1, TRAILER_LEN, f) == TRAILER_LEN;
+  int ok = 0, e = 0;
+  for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+    if (attempt > 0 && !(e == ENOENT && mkdir_p(dir) == 0)) break;
+    ok = write_blob(tmp, path, data, len, trailer) && rename(tmp, path) == 0;
+    e = ok ? 0 : errno;
   }
-  if (f && fclose(f) != 0) ok = 0;
-  if (!ok || rename(tmp, path) != 0) {
-    rk_seterr(err, RK_EBUILD, -1, "cannot store the kernel in the cache folder '%s': %s", dir,
-              strerror(errno));
+  if (!ok) {
+    if (e == ENOENT)
+      rk_seterr(err, RK_EBUILD, -1, "the cache folder '%s' disappeared twice while the kernel "
+                "was being stored (clean_rkeops() in another session?): compile again", dir);
+    else
+      rk_seterr(err, RK_EBUILD, -1, "cannot store the kernel in the cache folder '%s': %s", dir,
+                strerror(e));
     remove(tmp);
     free(dir);
     free(tmp);

@@ -69,6 +69,11 @@ typedef struct rk_options {
   int keep_source;        /* write the generated .c beside the .so       */
   int backend;            /* RK_BACKEND_CPU (0, default) or RK_BACKEND_GPU */
   int device;             /* GPU ordinal; -1 = the default device (0)     */
+  /* asked every few tens of milliseconds while the C compiler runs (on the
+   * calling thread); nonzero: the compiler is stopped and the compilation
+   * fails with RK_EINTERRUPT, the cache folder left as it was.  NULL: none */
+  int (*intr)(void *data);
+  void *intr_data;
 } rk_options;
 
 void rk_options_default(rk_options *o);

@@ -306,3 +306,62 @@ test_that("a read-only cache folder falls back to a temporary one", {
   expect_match(r$warnings, dir, fixed = TRUE)
   expect_length(list.files(dir, all.files = TRUE, no.. = TRUE), 0L)
 })
+
+test_that("clean_rkeops() while another session compiles does not break it", {
+  skip_without_installed_rkeops()
+  skip_if(.Platform$OS.type != "unix")
+  for (remove_dir in c(TRUE, FALSE)) {
+    work <- tempfile("rb-clean-")
+    cache <- file.path(work, "cache")
+    dir.create(file.path(work, "tmp"), recursive = TRUE)
+    dir.create(cache)
+    n <- unique_int()
+    out <- file.path(work, "out.rds")
+    script <- file.path(work, "child.R")
+    writeLines(c(
+      child_setup,
+      "args <- commandArgs(trailingOnly = TRUE)",
+      "n <- as.integer(args[[2]])",
+      # a few seconds of compilation
+      "f <- sprintf('Sum_Reduction(%s, 0)', paste(sprintf(",
+      "  'Exp(-SqDist(x, y) * IntCst(%d)) * IntCst(%d)', 1:60, n), collapse = ' + '))",
+      "op <- keops_kernel(f, c('x = Vi(2)', 'y = Vj(2)'))",
+      "x <- readRDS(file.path(args[[1]], 'x.rds'))",
+      "res <- tryCatch(list(value = op(list(x$x, x$y)),",
+      "                     from = attr(environment(op)$st$ptr, 'from')),",
+      "                error = function(e) list(value = conditionMessage(e)))",
+      "saveRDS(res, file.path(args[[1]], 'out.tmp'))",
+      "file.rename(file.path(args[[1]], 'out.tmp'), file.path(args[[1]], 'out.rds'))"
+    ), script)
+    saveRDS(list(x = rb_cx, y = rb_cy), file.path(work, "x.rds"))
+    env <- c(child_env(cache), sprintf("TMPDIR=%s", shQuote(file.path(work, "tmp"))))
+    system2(rscript_bin, c("--vanilla", shQuote(script), shQuote(work), n),
+            stdout = file.path(work, "log"), stderr = file.path(work, "log"),
+            wait = FALSE, env = env)
+    # once the compiler runs, another session cleans the cache folder
+    building <- function() {
+      length(Sys.glob(file.path(work, "tmp", "rkeops-build-*", "k.c"))) > 0
+    }
+    t0 <- Sys.time()
+    while (!building() && !file.exists(out) &&
+           as.numeric(Sys.time() - t0, units = "secs") < 120) Sys.sleep(0.02)
+    expect_true(building(), info = paste(readLines(file.path(work, "log")), collapse = "\n"))
+    file.create(file.path(cache, "tmp-other-session.so"))
+    old <- set_rkeops_cache_dir(cache, verbose = FALSE)
+    clean_rkeops(verbose = FALSE, remove_cache_dir = remove_dir)
+    set_rkeops_cache_dir(old, verbose = FALSE)
+    expect_false(file.exists(file.path(cache, "tmp-other-session.so")))
+    done <- wait_files(out, 120)
+    expect_true(done, info = paste(readLines(file.path(work, "log")), collapse = "\n"))
+    if (!done) next
+    res <- readRDS(out)
+    expect_true(is.matrix(res$value), info = paste(res$value))
+    d2 <- sqdist_mat(rb_cx, rb_cy)
+    ref <- n * rowSums(Reduce(`+`, lapply(1:60, function(k) exp(-k * d2))))
+    if (is.matrix(res$value)) expect_close(res$value, matrix(ref), 1e-13)
+    expect_identical(res$from, "compiler")
+    # the kernel was published in the folder (created again if removed)
+    expect_length(kernel_files(cache), 1L)
+    expect_identical(list.files(cache, pattern = "^tmp-"), character())
+  }
+})
