@@ -239,21 +239,6 @@ static int trailer_ok(const char *path) {
   return s != NULL;
 }
 
-/* appends to the file at path (a temporary one) the trailer for the name
- * it will be renamed to */
-static int append_trailer(const char *path, const char *final) {
-  size_t n;
-  char *s = read_file(path, &n);
-  if (!s) return -1;
-  char t[TRAILER_LEN + 1];
-  trailer_make(s, n, base_name(final), t);
-  free(s);
-  FILE *f = fopen(path, "ab");
-  if (!f) return -1;
-  int ok = fwrite(t, 1, TRAILER_LEN, f) == TRAILER_LEN;
-  return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
 /* Splits the words of a flag string into argv (no quoting: our flags and
  * the compiler command come from configure, never from a formula). */
 static int add_words(char **argv, int argc, int max, char *s) {
@@ -406,19 +391,16 @@ static char *private_dir(void) {
   return d;
 }
 
-/* removes the private folder and every file in it */
+/* removes the private folder and every file in it (no allocation: it runs
+ * on the paths where one failed) */
 static void remove_private(const char *dir) {
   DIR *d = opendir(dir);
   if (d) {
     struct dirent *de;
-    size_t dlen = strlen(dir);
+    char full[8192];
     while ((de = readdir(d)) != NULL) {
       if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
-      char *full = malloc(dlen + strlen(de->d_name) + 2);
-      if (!full) continue;
-      sprintf(full, "%s/%s", dir, de->d_name);
-      unlink(full);
-      free(full);
+      if (snprintf(full, sizeof full, "%s/%s", dir, de->d_name) < (int)sizeof full) unlink(full);
     }
     closedir(d);
   }
