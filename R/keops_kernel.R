@@ -60,12 +60,14 @@ msg_input_length <- paste0(
 #'   `ComplexSumT`, `ComplexAdd`, `ComplexSubtract`, `ComplexMult`,
 #'   `ComplexScal`, `ComplexRealScal`, `ComplexDivide`, `ComplexExp`,
 #'   `ComplexExp1j`;
+#' * splines and series: `BSpline(knots, x, order)` (not differentiable, as
+#'   in KeOps), `SoftDTW_SqDist(x, y, gamma)` (differentiable in `x` and
+#'   `y`; see [LazyTensor-splines]);
 #' * constants: `IntCst(n)` (or integer literals), `RatCst(p, q)`,
 #'   `Zero(d)`, `IntInv(n)`;
 #' * derivatives: `Grad(f, v, e)`, `Diff(f, v, u)`, `Divergence(f, v)`,
 #'   `Laplacian(f, v)`.
 #'
-#' `BSpline` and `SoftDTW_SqDist` are not available in this version.
 #' Element-wise operations broadcast an operand of dimension 1 against an
 #' operand of dimension `d`.
 #'

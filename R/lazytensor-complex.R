@@ -131,12 +131,12 @@ complex_ops <- function(gen, e1, e2, unary, call) {
   y <- as_operand(e2, "y", call)
   switch(gen,
     "+" = binaryop(as_complex_operand(x, call), as_complex_operand(y, call),
-                   "ComplexAdd", call = call),
+                   "ComplexAdd", call = call, label = gen),
     "-" = binaryop(as_complex_operand(x, call), as_complex_operand(y, call),
-                   "ComplexSubtract", call = call),
-    "*" = complex_mult(x, y, call),
+                   "ComplexSubtract", call = call, label = gen),
+    "*" = complex_mult(x, y, call),  # messages say `*`
     "/" = binaryop(as_complex_operand(x, call), as_complex_operand(y, call),
-                   "ComplexDivide", call = call),
+                   "ComplexDivide", call = call, label = gen),
     rk_abort(msg_complex_unsupported(paste0("Operator `", gen, "`")),
              "unsupported", call)
   )
@@ -153,9 +153,9 @@ complex_mult <- function(x, y, call) {
   x <- as_complex_operand(x, call)
   y <- as_complex_operand(y, call)
   if (x$dimres != y$dimres && (x$dimres == 1L || y$dimres == 1L)) {
-    return(binaryop(x, y, "ComplexScal", call = call))
+    return(binaryop(x, y, "ComplexScal", call = call, label = "*"))
   }
-  binaryop(x, y, "ComplexMult", call = call)
+  binaryop(x, y, "ComplexMult", call = call, label = "*")
 }
 
 # Functions of the Math group for ComplexLazyTensors.

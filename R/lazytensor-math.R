@@ -162,7 +162,7 @@ atan2 <- function(y, x) {
   if (inherits(y, "LazyTensor") || inherits(x, "LazyTensor")) {
     call <- sys.call()
     no_complex(list(y = y, x = x), "atan2", call)
-    return(binaryop(y, x, "Atan2", call = call))
+    return(binaryop(y, x, "Atan2", call = call, label = "atan2"))
   }
   base::atan2(y, x)
 }

@@ -103,15 +103,16 @@ check_dims <- function(dims, opstr, dim_check_type, call) {
 
 # opstr(x,y) (or (x<opstr>y) when is_operator, or opstr(x,opt_arg,y) with
 # a LazyTensor opt_arg) with a dimension check. Result dimension: max of
-# both unless dim_res; complex when an operand is, unless res_type.
+# both unless dim_res; complex when an operand is, unless res_type. label:
+# the operation as the user wrote it, for messages (`+` rather than Add).
 binaryop <- function(x, y, opstr, is_operator = FALSE,
                      dim_check_type = "sameor1", res_type = NA,
-                     dim_res = NA, opt_arg = NA, call = NULL) {
+                     dim_res = NA, opt_arg = NA, call = NULL, label = opstr) {
   if (!inherits(x, "LazyTensor")) x <- as_operand(x, "x", call)
   if (!inherits(y, "LazyTensor")) y <- as_operand(y, "y", call)
   dx <- x$dimres
   dy <- y$dimres
-  if (dx != dy) check_dims(c(dx, dy), opstr, dim_check_type, call)
+  if (dx != dy) check_dims(c(dx, dy), label, dim_check_type, call)
   if (!is_na1(dim_res)) check_dim_res(dim_res, call)
   cplx <- if (is.na(res_type)) {
     inherits(x, "ComplexLazyTensor") || inherits(y, "ComplexLazyTensor") ||
@@ -300,25 +301,25 @@ Ops.LazyTensor <- function(e1, e2) {
           "arg", call
         )
       }
-      binaryop(e1, e2, "Add", call = call)
+      binaryop(e1, e2, "Add", call = call, label = gen)
     },
     "-" = {
       if (unary) unaryop(e1, "Minus", call = call)
-      else binaryop(e1, e2, "Subtract", call = call)
+      else binaryop(e1, e2, "Subtract", call = call, label = gen)
     },
-    "*" = binaryop(e1, e2, "Mult", call = call),
-    "/" = binaryop(e1, e2, "Divide", call = call),
+    "*" = binaryop(e1, e2, "Mult", call = call, label = gen),
+    "/" = binaryop(e1, e2, "Divide", call = call, label = gen),
     "^" = lt_power(e1, e2, call),
     "%%" = ternaryop(e1, e2, 0L, "Mod", call = call),
-    "%/%" = unaryop(binaryop(e1, e2, "Divide", call = call), "Floor",
+    "%/%" = unaryop(binaryop(e1, e2, "Divide", call = call, label = gen), "Floor",
                     call = call),
     "|" = binaryop(e1, e2, "Scalprod", dim_check_type = "same", dim_res = 1L,
-                   call = call),
-    "==" = binaryop(e1, e2, "Equal", call = call),
-    "!=" = binaryop(e1, e2, "NotEqual", call = call),
-    "<" = binaryop(e1, e2, "LessThan", call = call),
+                   call = call, label = gen),
+    "==" = binaryop(e1, e2, "Equal", call = call, label = gen),
+    "!=" = binaryop(e1, e2, "NotEqual", call = call, label = gen),
+    "<" = binaryop(e1, e2, "LessThan", call = call, label = gen),
     ">" = binaryop(e2, e1, "LessThan", call = call),
-    "<=" = binaryop(e1, e2, "LessOrEqual", call = call),
+    "<=" = binaryop(e1, e2, "LessOrEqual", call = call, label = gen),
     ">=" = binaryop(e2, e1, "LessOrEqual", call = call),
     rk_abort(
       paste0("Operator `", gen, "` is not available for LazyTensors."),

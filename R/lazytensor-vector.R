@@ -162,6 +162,90 @@ tensorprod <- function(x, y) {
            dim_res = x$dimres * y$dimres, call = call)
 }
 
+#' B-splines and soft dynamic time warping of LazyTensors
+#'
+#' * `bspline(knots, x, order = 0)`: the \eqn{D - order - 1} B-splines of
+#'   order `order` (0: indicators of the intervals, 1: hat functions, 3:
+#'   cubic splines) on the `D` non-decreasing `knots`, at the scalar `x`
+#'   (KeOps' `BSpline(knots, x, order)`, by de Boor's recursion). The
+#'   B-spline of order `k` number `j` (0-based) is supported on
+#'   \eqn{[t_j, t_{j+k+1})}. Not differentiable (as in KeOps).
+#' * `softdtw_sqdist(x, y, gamma)`: the soft dynamic time warping
+#'   discrepancy of the series `x` (dimension `n`) and `y` (dimension `m`)
+#'   for the cost \eqn{(x_k - y_l)^2}: \eqn{R_{n-1, m-1}} with
+#'   \eqn{R_{k,l} = (x_k - y_l)^2 + \mathrm{softmin}_\gamma(R_{k-1,l-1},
+#'   R_{k-1,l}, R_{k,l-1})}, \eqn{\mathrm{softmin}_\gamma(a, b, c) =
+#'   -\gamma \log(e^{-a/\gamma} + e^{-b/\gamma} + e^{-c/\gamma})}, and
+#'   plain sums along the first row and column (KeOps'
+#'   `SoftDTW_SqDist(x, y, gamma)`). Differentiable in `x` and `y` (its
+#'   gradient needs \eqn{n m \le 4096}), not in `gamma`.
+#'
+#' @param knots a LazyTensor (or a vector) of non-decreasing knots, of
+#'   dimension at least `order + 2`.
+#' @param x a LazyTensor of dimension 1 for `bspline()`; a series (a
+#'   LazyTensor of any dimension) for `softdtw_sqdist()`.
+#' @param order the order, a whole number >= 0.
+#' @param y a series (a LazyTensor).
+#' @param gamma the smoothing, a LazyTensor of dimension 1 or a number > 0.
+#'
+#' @return A LazyTensor: of dimension `D - order - 1` (`bspline()`) or 1
+#'   (`softdtw_sqdist()`).
+#'
+#' @name LazyTensor-splines
+#' @seealso [LazyTensor-vector]
+#' @examples
+#' t_knots <- c(0, 0.25, 0.5, 0.75, 1)
+#' u <- matrix(runif(6), 6, 1)
+#' # the 3 B-splines of order 1 (hat functions) at each u_i
+#' sum(bspline(t_knots, Vi(u), 1), index = "j")
+#' # soft-DTW between series of length 4 (rows of x) and 5 (rows of y)
+#' x <- matrix(rnorm(12), 3, 4)
+#' y <- matrix(rnorm(10), 2, 5)
+#' sum(softdtw_sqdist(Vi(x), Vj(y), 0.1), index = "j")
+NULL
+
+#' @rdname LazyTensor-splines
+#' @export
+bspline <- function(knots, x, order = 0) {
+  call <- sys.call()
+  knots <- as_operand(knots, "knots", call)
+  x <- as_operand(x, "x", call)
+  no_complex(list(knots = knots, x = x), "bspline", call)
+  if (!is_int(order) || order < 0) {
+    rk_abort(paste0("`order` should be a whole number >= 0; received ",
+                    fmt_value(order), "."), "arg", call)
+  }
+  if (x$dimres != 1L) {
+    rk_abort(sprintf("`x` should have inner dimension 1; received %d.",
+                     x$dimres), "dim", call)
+  }
+  if (knots$dimres < order + 2) {
+    rk_abort(sprintf(paste0("B-splines of order %d need at least %d knots; ",
+                            "`knots` has dimension %d."),
+                     as.integer(order), as.integer(order) + 2L, knots$dimres),
+             "dim", call)
+  }
+  .Call(rk_lt_node_r, "BSpline", FALSE, list(knots, x),
+        paste0(",", fmt_param(as.integer(order))),
+        as.integer(knots$dimres - order - 1), FALSE)
+}
+
+#' @rdname LazyTensor-splines
+#' @export
+softdtw_sqdist <- function(x, y, gamma) {
+  call <- sys.call()
+  x <- as_operand(x, "x", call)
+  y <- as_operand(y, "y", call)
+  gamma <- as_operand(gamma, "gamma", call)
+  no_complex(list(x = x, y = y, gamma = gamma), "softdtw_sqdist", call)
+  if (gamma$dimres != 1L) {
+    rk_abort(sprintf("`gamma` should have inner dimension 1; received %d.",
+                     gamma$dimres), "dim", call)
+  }
+  .Call(rk_lt_node_r, "SoftDTW_SqDist", FALSE, list(x, y, gamma), "", 1L,
+        FALSE)
+}
+
 #' Indexing, concatenation and one-hot encoding of LazyTensors
 #'
 #' Positions are 0-based, as in the KeOps formula language (`Elem(x, 0)` is

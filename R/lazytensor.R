@@ -41,7 +41,7 @@
 #' @return A LazyTensor (a list of class `"LazyTensor"`).
 #'
 #' @seealso [LazyTensor-arithmetic], [LazyTensor-elementwise],
-#'   [LazyTensor-vector], [LazyTensor-indexing], [LazyTensor-complex],
+#'   [LazyTensor-vector], [LazyTensor-splines], [LazyTensor-indexing], [LazyTensor-complex],
 #'   [LazyTensor-reductions], [grad()], [as.matrix.LazyTensor()],
 #'   [keops_kernel()]
 #' @export

@@ -42,7 +42,9 @@ msg_index <- "`index` input argument should be a character, either 'i' or 'j'."
 #' are not reductions: they are the symbolic sum, minimum... of the
 #' coordinates of `x` (KeOps' `Sum`, `Min`, `Max`, `ArgMin`, `ArgMax`; the
 #' last two give 0-based positions, as values of a formula), LazyTensors of
-#' dimension 1.
+#' dimension 1. `argmin(v)` and `argmax(v)` of a plain number or vector `v`
+#' are those of the parameter `Pm(v)` (as in RKeOps; base R has no
+#' `argmin()`), while `sum(v)`, `min(v)` and `max(v)` are base R's.
 #'
 #' The reduction is compiled on first use with the current options (see
 #' [get_rkeops_options()]) and reused afterwards. With the option
@@ -158,6 +160,12 @@ summary_call <- function(gen, index) {
 # sum, min, max, argmin, argmax: the reduction over index "i" or "j", or
 # for index NA the operation on the coordinates.
 lt_reduce_or_op <- function(x, red, index, call, ranges = NULL) {
+  # argmin(3), argmax(c(2, 5)): a number or vector is a parameter (RKeOps
+  # does the same; R has no argmin() to call instead)
+  if (red %in% c("ArgMin", "ArgMax") && is.numeric(x) && !is.matrix(x) &&
+      length(index) == 1L && is.na(index)) {
+    x <- as_operand(x, "x", call)
+  }
   if (!inherits(x, "LazyTensor")) {
     rk_abort("`x` input should be a LazyTensor or a ComplexLazyTensor.",
              "arg", call)

@@ -27,9 +27,12 @@
 #'   of `a`).
 #'
 #' @return A function of `input` (the list of data of the operator, see
-#'   [keops_kernel()]) returning `list(value, gradient)`: the objective and
-#'   its gradient, a matrix with the shape of `var`'s data (a vector for a
-#'   `Pm` argument).
+#'   [keops_kernel()]) and `inner_dim` (`"col"`, the default, or `"row"`
+#'   for transposed data, as for the operator itself) returning
+#'   `list(value, gradient)`: the objective and its gradient, a matrix with
+#'   the shape of `var`'s data as given (transposed too with
+#'   `inner_dim = "row"`; a vector for a `Pm` argument). `loss` always
+#'   receives the reduction's result `a` untransposed, one row per index.
 #'
 #' @seealso [keops_grad()], [optim()]
 #' @export
@@ -69,15 +72,25 @@ keops_value_and_grad <- function(operator, var, loss = NULL) {
   gop <- keops_grad(operator, name)
   eta <- utils::tail(gop()$args_info$var_name, 1L)
   last_input <- NULL
+  last_inner <- NULL
   last_result <- NULL
   rm(call)
 
-  function(input) {
-    if (!is.null(last_result) && identical(input, last_input)) {
+  function(input, inner_dim = "col") {
+    if (!is.null(last_result) && identical(input, last_input) &&
+        identical(inner_dim, last_inner)) {
       return(last_result)
     }
     call <- sys.call()
-    a <- operator(input)
+    if (!identical(inner_dim, "col") && !identical(inner_dim, "row")) {
+      rk_abort(
+        paste0("`inner_dim` should be \"col\" or \"row\"; received ",
+               fmt_value(inner_dim), "."),
+        "arg", call
+      )
+    }
+    row <- identical(inner_dim, "row")
+    a <- operator(input, inner_dim = inner_dim)
     if (!is.matrix(a)) {
       rk_abort(
         "keops_value_and_grad() needs an operator whose result is a matrix.",
@@ -111,12 +124,17 @@ keops_value_and_grad <- function(operator, var, loss = NULL) {
       }
       g <- matrix(as.double(g), nrow(a), ncol(a))
     }
-    ginput <- c(input, list(g))
+    # the gradient operator reads its data as the operator does: the seed
+    # dL/da transposed too, and its result (one row per index) transposed
+    # back to the shape of var's data
+    ginput <- c(input, list(if (row) t(g) else g))
     nm <- names(input)
     if (!is.null(nm) && all(nzchar(nm))) names(ginput)[length(ginput)] <- eta
-    gradient <- gop(ginput)
+    gradient <- gop(ginput, inner_dim = inner_dim)
     if (is_pm) gradient <- as.vector(gradient)
+    else if (row) gradient <- t(gradient)
     last_input <<- input
+    last_inner <<- inner_dim
     last_result <<- list(value = value, gradient = gradient)
     last_result
   }

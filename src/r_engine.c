@@ -79,6 +79,8 @@ static const char **decls_of(SEXP args, int *n) {
 
 static void kernel_finalizer(SEXP p) { R_ClearExternalPtr(p); }
 
+static int interrupt_pending(void *data);
+
 /* rk_compile_r and rk_compile_gpu_r: the kernel behind an external pointer */
 static SEXP compile_kernel(SEXP formula, SEXP args, SEXP precision, SEXP scheme, SEXP cache_dir,
                            int backend, int device) {
@@ -89,6 +91,10 @@ static SEXP compile_kernel(SEXP formula, SEXP args, SEXP precision, SEXP scheme,
   read_options(precision, scheme, cache_dir, &o);
   o.backend = backend;
   o.device = device;
+  /* Ctrl-C while the C compiler runs: the engine kills it and returns a
+   * record of code "interrupt", raised again in R/ as an interrupt */
+  o.intr = interrupt_pending;
+  o.intr_data = NULL;
   rk_error e;
   rk_error_init(&e);
   rk_kernel *k = NULL;

@@ -4,19 +4,19 @@
 #
 #   R + R headers + testthat  ->  r-base-dev r-cran-testthat
 #   a C compiler              ->  build-essential
-#   the tests of rkeops_use_future() (suggested packages: the package runs
-#   without them)             ->  r-cran-future r-cran-future.batchtools
-#                                 r-cran-parallelly
+#   the tests of rkeops_use_future() and of forks (suggested packages: the
+#   package runs without them)  ->  r-cran-future r-cran-future.batchtools
+#                                   r-cran-parallelly
 #
 # Uses sudo when not root (and sudo exists).  Non-interactive, for CI.
 
 need=""
 if ! command -v R > /dev/null 2>&1 || ! command -v Rscript > /dev/null 2>&1; then
-  need="r-base-dev r-cran-testthat"
+  need="r-base-dev r-cran-testthat r-cran-future r-cran-future.batchtools r-cran-parallelly"
 elif ! Rscript -e 'suppressPackageStartupMessages(library(testthat))
                   stopifnot(file.exists(file.path(R.home("include"), "R.h")))' \
        > /dev/null 2>&1 < /dev/null; then
-  need="r-base-dev r-cran-testthat"
+  need="r-base-dev r-cran-testthat r-cran-future r-cran-future.batchtools r-cran-parallelly"
 fi
 for p in future future.batchtools parallelly; do
   if command -v Rscript > /dev/null 2>&1 &&

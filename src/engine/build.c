@@ -10,14 +10,23 @@
  *
  * 1. In-process memo: a kernel already loaded in this session (same key and
  *    same argument names) is returned at once.
- * 2. Disk: the file exists and its trailer (the SHA-256 of everything
- *    before it) checks out: dlopen it.  A torn or corrupted file fails the
- *    check and is rebuilt.
- * 3. Compiler: the source is written to a temporary name in the cache
- *    folder, compiled there (posix_spawn, no shell: paths are never parsed),
- *    the trailer appended, and the file renamed into place.  rename() is
- *    atomic, so concurrent sessions never load half a file; the loser of a
- *    race simply replaces the file with an identical one.
+ * 2. Disk: the file is a regular file (opened without following links or
+ *    blocking, at most 256 MiB) whose trailer checks out: the SHA-256 of
+ *    the file's own name, then the SHA-256 of the payload and that name.
+ *    A torn or corrupted file, a FIFO, a link, or another kernel's file
+ *    copied under this name fails the check and is rebuilt.
+ * 3. Compiler: the source is written to a private folder outside the cache
+ *    ($TMPDIR/rkeops-build-XXXXXX, also the compiler's TMPDIR), compiled
+ *    there (posix_spawn, no shell: paths are never parsed; the compiler in
+ *    a process group of its own, waited for in 10 ms slices with the
+ *    caller's interrupt check: an interrupt kills the group, and the
+ *    private folder goes with everything in it, the cache untouched), the
+ *    kernel loaded from there, and published signed: written beside its
+ *    name in the cache folder and renamed into place.  rename() is atomic,
+ *    so concurrent sessions never load half a file; the loser of a race
+ *    simply replaces the file with an identical one.  A cache folder
+ *    removed meanwhile (clean_rkeops() in another session) is created
+ *    again, once.
  *
  * The compiler's output goes to a log file; on failure it becomes err->log.
  *
@@ -32,6 +41,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,8 +73,14 @@ extern char **environ;
 #define RK_CONFIG_PREFIX_MAP 0
 #endif
 
+/* trailer = tag, SHA-256 of the file's own name (rk<version>-<hash><ext>),
+ * SHA-256 of (payload, name): a valid kernel of another formula copied
+ * under this name fails the check like a torn file */
 #define TRAILER_TAG "\nRKEOPS-SHA256:"
-#define TRAILER_LEN (sizeof(TRAILER_TAG) - 1 + 64)
+#define TAG_LEN (sizeof(TRAILER_TAG) - 1)
+#define TRAILER_LEN (TAG_LEN + 128)
+/* no kernel comes near this: a larger file is not ours */
+#define CACHE_FILE_MAX ((size_t)256 << 20)
 
 /* ------------------------------------------------------------ toolchain */
 
@@ -145,56 +161,82 @@ static int mkdir_p(const char *path) {
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
 
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 65536, n = 0;
-  char *s = malloc(cap + 1);
-  while (s) {
-    size_t got = fread(s + n, 1, cap - n, f);
-    n += got;
-    if (n < cap) break;
-    char *t = realloc(s, 2 * cap + 1);
-    if (!t) { free(s); s = NULL; break; }
-    s = t;
-    cap *= 2;
+/* The whole content of a regular file of at most `max` bytes (malloc'd,
+ * NUL-terminated, *len bytes), or NULL.  Nothing in the cache folder is
+ * trusted: no symbolic link is followed (O_NOFOLLOW), a FIFO or device is
+ * refused without blocking (O_NONBLOCK, then fstat), and so is a file
+ * larger than max or one that grows while read. */
+static char *read_file_max(const char *path, size_t max, size_t *len) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+      (unsigned long long)st.st_size > (unsigned long long)max) {
+    close(fd);
+    return NULL;
   }
-  fclose(f);
+  size_t n = (size_t)st.st_size, got = 0;
+  char *s = malloc(n + 1);
+  while (s && got < n) {
+    ssize_t r = read(fd, s + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) { free(s); s = NULL; break; }
+    got += (size_t)r;
+  }
+  char extra;
+  if (s && read(fd, &extra, 1) != 0) { free(s); s = NULL; } /* it grew */
+  close(fd);
   if (!s) return NULL;
   s[n] = '\0';
   if (len) *len = n;
   return s;
 }
 
-/* 1 when the file ends with a trailer holding the SHA-256 of what precedes */
-static int trailer_ok(const char *path) {
-  size_t n;
-  char *s = read_file(path, &n);
-  if (!s) return 0;
-  int ok = 0;
-  if (n > TRAILER_LEN) {
-    const char *t = s + n - TRAILER_LEN;
-    if (memcmp(t, TRAILER_TAG, sizeof(TRAILER_TAG) - 1) == 0) {
-      char hex[65];
-      sha256_hex(s, n - TRAILER_LEN, hex);
-      ok = memcmp(hex, t + sizeof(TRAILER_TAG) - 1, 64) == 0;
-    }
-  }
-  free(s);
-  return ok;
+static char *read_file(const char *path, size_t *len) {
+  return read_file_max(path, CACHE_FILE_MAX, len);
 }
 
-static int append_trailer(const char *path) {
+static const char *base_name(const char *path) {
+  const char *b = strrchr(path, '/');
+  return b ? b + 1 : path;
+}
+
+/* the trailer of payload s[0..n) stored under the name `name` */
+static void trailer_make(const char *s, size_t n, const char *name, char out[TRAILER_LEN + 1]) {
+  sha256_ctx h;
+  unsigned char d[32];
+  memcpy(out, TRAILER_TAG, TAG_LEN);
+  sha256_hex(name, strlen(name), out + TAG_LEN);
+  sha256_init(&h);
+  sha256_update(&h, s, n);
+  sha256_update(&h, name, strlen(name));
+  sha256_final(&h, d);
+  for (int i = 0; i < 32; i++) snprintf(out + TAG_LEN + 64 + 2 * i, 3, "%02x", d[i]);
+}
+
+/* The payload of the file at path (malloc'd, NUL-terminated, *len bytes)
+ * when it is a regular file ending with the trailer for its own name and
+ * content; NULL when missing, unreadable, torn, or another kernel's file. */
+static char *read_signed(const char *path, size_t *len) {
   size_t n;
   char *s = read_file(path, &n);
-  if (!s) return -1;
-  char hex[65];
-  sha256_hex(s, n, hex);
+  if (!s) return NULL;
+  char t[TRAILER_LEN + 1];
+  if (n <= TRAILER_LEN) { free(s); return NULL; }
+  trailer_make(s, n - TRAILER_LEN, base_name(path), t);
+  if (memcmp(t, s + n - TRAILER_LEN, TRAILER_LEN) != 0) { free(s); return NULL; }
+  n -= TRAILER_LEN;
+  s[n] = '\0';
+  *len = n;
+  return s;
+}
+
+/* 1 when the file is a kernel signed for its own name */
+static int trailer_ok(const char *path) {
+  size_t n;
+  char *s = read_signed(path, &n);
   free(s);
-  FILE *f = fopen(path, "ab");
-  if (!f) return -1;
-  int ok = fputs(TRAILER_TAG, f) >= 0 && fputs(hex, f) >= 0;
-  return (fclose(f) == 0 && ok) ? 0 : -1;
+  return s != NULL;
 }
 
 /* Splits the words of a flag string into argv (no quoting: our flags and
@@ -205,26 +247,84 @@ static int add_words(char **argv, int argc, int max, char *s) {
   return argc;
 }
 
+/* The compiler's environment: ours, with TMPDIR set to the private build
+ * folder, so that whatever it writes goes where build_kernel removes it
+ * (malloc'd array of borrowed strings, except the TMPDIR entry: *own). */
+static char **compiler_env(const char *tmpdir, char **own) {
+  size_t n = 0;
+  while (environ[n]) n++;
+  char **env = malloc((n + 2) * sizeof *env);
+  *own = malloc(strlen(tmpdir) + 8);
+  if (!env || !*own) {
+    free(env);
+    free(*own);
+    *own = NULL;
+    return NULL;
+  }
+  sprintf(*own, "TMPDIR=%s", tmpdir);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "TMPDIR=", 7) != 0) env[k++] = environ[i];
+  env[k++] = *own;
+  env[k] = NULL;
+  return env;
+}
+
+/* Waits for the compiler (pid, leader of its own process group) in slices
+ * of 10 ms, asking o->intr every 50 ms.  0: it exited (*status); 1: the
+ * caller interrupted, the whole group was killed and the compiler reaped;
+ * -1: waitpid failed (err set, the group killed and reaped). */
+static int wait_compiler(pid_t pid, const rk_options *o, int *status, rk_error *err) {
+  const struct timespec slice = {0, 10 * 1000 * 1000};
+  for (unsigned tick = 1;; tick++) {
+    pid_t r = waitpid(pid, status, WNOHANG);
+    if (r == pid) return 0;
+    int stop = 0;
+    if (r < 0 && errno != EINTR) {
+      rk_seterr(err, RK_EBUILD, -1, "waiting for the C compiler failed: %s", strerror(errno));
+      stop = -1;
+    } else if (o->intr && tick % 5 == 0 && o->intr(o->intr_data)) {
+      stop = 1;
+    }
+    if (stop) {
+      /* the leader is not reaped yet, so its group id cannot be reused */
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      while (waitpid(pid, status, 0) < 0 && errno == EINTR) {}
+      return stop;
+    }
+    nanosleep(&slice, NULL);
+  }
+}
+
 /* name: what the object records as its source file (src is a temporary
  * name), so that rebuilding a kernel gives the same bytes, when the
- * configured compiler accepts -ffile-prefix-map (configure's probe) */
+ * configured compiler accepts -ffile-prefix-map (configure's probe).
+ * tmpdir: the private build folder (the compiler's TMPDIR). */
 static int run_compiler(const char *src, const char *so, const char *logp, const char *name,
-                        rk_error *err) {
+                        const char *tmpdir, const rk_options *o, rk_error *err) {
   const rk_toolchain *tc = rk_toolchain_get();
   char prefix_map[4200];
   prefix_map[0] = '\0';
   if (RK_CONFIG_PREFIX_MAP && strcmp(tc->cc, RK_CONFIG_CC) == 0)
     snprintf(prefix_map, sizeof prefix_map, "-ffile-prefix-map=%s=%s", src, name);
   size_t need = strlen(tc->cc) + strlen(tc->cflags) + strlen(tc->openmp) + 3;
-  char *words = malloc(need);
-  if (!words) { rk_seterr(err, RK_ENOMEM, -1, "out of memory"); return -1; }
+  char *words = malloc(need), *own_env = NULL;
+  char **env = compiler_env(tmpdir, &own_env);
+  if (!words || !env) {
+    free(words);
+    free(env);
+    free(own_env);
+    rk_seterr(err, RK_ENOMEM, -1, "out of memory");
+    return -1;
+  }
   snprintf(words, need, "%s %s %s", tc->cc, tc->cflags, tc->openmp);
   char *argv[128];
   int argc = add_words(argv, 0, 120, words);
+  int ret = -1;
   if (argc == 0) {
-    free(words);
     rk_seterr(err, RK_EBUILD, -1, "no C compiler is configured");
-    return -1;
+    goto done;
   }
   if (prefix_map[0] && strlen(prefix_map) < sizeof prefix_map - 1) argv[argc++] = prefix_map;
   argv[argc++] = "-shared";
@@ -238,32 +338,73 @@ static int run_compiler(const char *src, const char *so, const char *logp, const
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  /* a process group of its own: an interrupt kills the driver and the
+   * compiler passes it started, and a terminal's Ctrl-C reaches R only */
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  posix_spawnattr_setpgroup(&at, 0);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
   pid_t pid;
-  int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+  int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, env);
   posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
   if (rc != 0) {
     rk_seterr(err, RK_EBUILD, -1, "could not run the C compiler '%s': %s", argv[0], strerror(rc));
-    free(words);
-    return -1;
+    goto done;
   }
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      rk_seterr(err, RK_EBUILD, -1, "waiting for the C compiler failed: %s", strerror(errno));
-      free(words);
-      return -1;
-    }
+  int w = wait_compiler(pid, o, &status, err);
+  if (w == 1) {
+    rk_seterr(err, RK_EINTERRUPT, -1, "interrupted while the C compiler built the kernel");
+    goto done;
   }
+  if (w < 0) goto done;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     rk_seterr(err, RK_EBUILD, -1, "the C compiler '%s' failed to build the kernel (exit status %d)",
               argv[0], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     free(err->log);
     err->log = read_file(logp, NULL);
-    free(words);
-    return -1;
+    goto done;
   }
+  ret = 0;
+done:
   free(words);
-  return 0;
+  free(env);
+  free(own_env);
+  return ret;
+}
+
+/* A private build folder, $TMPDIR/rkeops-build-XXXXXX (malloc'd), outside
+ * the cache folder: clean_rkeops() in another session cannot remove the
+ * files of a compilation in progress. */
+static char *private_dir(void) {
+  const char *t = getenv("TMPDIR");
+  if (!t || !*t) t = "/tmp";
+  size_t n = strlen(t) + 32;
+  char *d = malloc(n);
+  if (!d) return NULL;
+  snprintf(d, n, "%s/rkeops-build-XXXXXX", t);
+  if (!mkdtemp(d)) {
+    free(d);
+    return NULL;
+  }
+  return d;
+}
+
+/* removes the private folder and every file in it (no allocation: it runs
+ * on the paths where one failed) */
+static void remove_private(const char *dir) {
+  DIR *d = opendir(dir);
+  if (d) {
+    struct dirent *de;
+    char full[8192];
+    while ((de = readdir(d)) != NULL) {
+      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+      if (snprintf(full, sizeof full, "%s/%s", dir, de->d_name) < (int)sizeof full) unlink(full);
+    }
+    closedir(d);
+  }
+  rmdir(dir);
 }
 
 /* ------------------------------------------------------------ eviction */
@@ -389,6 +530,75 @@ static const char *build_cache_dir(const rk_options *o, char *buf, size_t n, rk_
   return tmp;
 }
 
+/* Compiles src in a private folder (*pdir, malloc'd; the caller removes it
+ * with remove_private once the kernel is loaded from *so, malloc'd), then
+ * publishes the signed kernel as `path` in the cache folder `dir`
+ * (build_blob_store: written beside, renamed into place).  On failure
+ * nothing is left behind and the cache folder is as it was. */
+static int compile_private(const char *src, const rk_options *o, const char *dir,
+                           const char *path, const char *hash, char **pdir, char **so,
+                           rk_error *err) {
+  *pdir = private_dir();
+  if (!*pdir) {
+    rk_seterr(err, RK_EBUILD, -1, "cannot create a temporary build folder: %s", strerror(errno));
+    return -1;
+  }
+  size_t plen = strlen(*pdir) + 16;
+  char *tmp_c = malloc(plen), *tmp_log = malloc(plen);
+  *so = malloc(plen);
+  int rc = -1;
+  if (!tmp_c || !tmp_log || !*so) {
+    rk_seterr(err, RK_ENOMEM, -1, "out of memory");
+    goto done;
+  }
+  snprintf(tmp_c, plen, "%s/k.c", *pdir);
+  snprintf(*so, plen, "%s/k.so", *pdir);
+  snprintf(tmp_log, plen, "%s/k.log", *pdir);
+  char name[160];
+  snprintf(name, sizeof name, "rk%s-%s.c", RK_ENGINE_VERSION, hash);
+  FILE *f = fopen(tmp_c, "wb");
+  int ok = f && fputs(src, f) >= 0;
+  if (f && fclose(f) != 0) ok = 0;
+  if (!ok) {
+    rk_seterr(err, RK_EBUILD, -1, "cannot write to the build folder '%s': %s", *pdir,
+              strerror(errno));
+    goto done;
+  }
+  if (run_compiler(tmp_c, *so, tmp_log, name, *pdir, o, err) != 0) goto done;
+  size_t n;
+  char *bytes = read_file(*so, &n);
+  if (!bytes) {
+    rk_seterr(err, RK_EBUILD, -1, "cannot read the compiled kernel in '%s'", *pdir);
+    goto done;
+  }
+  int st = build_blob_store(path, bytes, n, 1, err);
+  free(bytes);
+  if (st != RK_OK) goto done;
+  if (o->keep_source) {
+    char *srcpath = malloc(strlen(dir) + 128);
+    if (srcpath) {
+      rk_error e2;
+      rk_error_init(&e2);
+      sprintf(srcpath, "%s/%s", dir, name);
+      build_blob_store(srcpath, src, strlen(src), 0, &e2);
+      rk_error_clear(&e2);
+      free(srcpath);
+    }
+  }
+  rc = 0;
+done:
+  free(tmp_c);
+  free(tmp_log);
+  if (rc != 0) {
+    remove_private(*pdir);
+    free(*pdir);
+    *pdir = NULL;
+    free(*so);
+    *so = NULL;
+  }
+  return rc;
+}
+
 /* Builds (or finds) the kernel for `src`.  `proto` carries the kernel's
  * description (args, dims, reduction); on success *out is the memoised
  * kernel, a copy of proto with the loaded code. */
@@ -433,63 +643,41 @@ int build_kernel(const char *src, const rk_options *o, rk_kernel *proto, rk_erro
   const char *dir = build_cache_dir(o, dirbuf, sizeof dirbuf, err);
   if (!dir) return err->code;
   size_t plen = strlen(dir) + 128;
-  char *path = malloc(plen), *tmp_so = malloc(plen), *tmp_c = malloc(plen), *tmp_log = malloc(plen);
-  if (!path || !tmp_so || !tmp_c || !tmp_log) {
-    free(path); free(tmp_so); free(tmp_c); free(tmp_log);
+  char *path = malloc(plen);
+  if (!path) {
     rk_seterr(err, RK_ENOMEM, -1, "out of memory");
     return err->code;
   }
   snprintf(path, plen, "%s/rk%s-%s.so", dir, RK_ENGINE_VERSION, proto->hash);
-  static unsigned counter;
-  unsigned stamp = (unsigned)getpid() * 2654435761u ^ (unsigned)(now() * 1e6) ^ ++counter;
-  snprintf(tmp_so, plen, "%s/tmp-%.16s-%ld-%08x.so", dir, proto->hash, (long)getpid(), stamp);
-  snprintf(tmp_c, plen, "%s/tmp-%.16s-%ld-%08x.c", dir, proto->hash, (long)getpid(), stamp);
-  snprintf(tmp_log, plen, "%s/tmp-%.16s-%ld-%08x.log", dir, proto->hash, (long)getpid(), stamp);
 
   int from = RK_FROM_DISK;
-  int rc = RK_OK;
+  char *pdir = NULL, *tmp_so = NULL;
   if (access(path, R_OK) != 0 || !trailer_ok(path)) {
     from = RK_FROM_COMPILER;
-    char name[160];
-    snprintf(name, sizeof name, "rk%s-%s.c", RK_ENGINE_VERSION, proto->hash);
-    FILE *f = fopen(tmp_c, "wb");
-    int ok = f && fputs(src, f) >= 0;
-    if (f && fclose(f) != 0) ok = 0;
-    if (!ok) {
-      rk_seterr(err, RK_EBUILD, -1, "cannot write to the cache folder '%s': %s", dir, strerror(errno));
-      rc = err->code;
-    } else if (run_compiler(tmp_c, tmp_so, tmp_log, name, err) != 0) {
-      rc = err->code;
-    } else if (append_trailer(tmp_so) != 0 || rename(tmp_so, path) != 0) {
-      rk_seterr(err, RK_EBUILD, -1, "cannot store the kernel in the cache folder '%s': %s", dir,
-                strerror(errno));
-      rc = err->code;
-    } else if (o->keep_source) {
-      char *srcpath = malloc(plen);
-      if (srcpath) {
-        snprintf(srcpath, plen, "%s/rk%s-%s.c", dir, RK_ENGINE_VERSION, proto->hash);
-        if (rename(tmp_c, srcpath) != 0) remove(tmp_c);
-        free(srcpath);
-      }
+    if (compile_private(src, o, dir, path, proto->hash, &pdir, &tmp_so, err) != 0) {
+      free(path);
+      return err->code;
     }
-    remove(tmp_c);
-    remove(tmp_so);
-    remove(tmp_log);
+  } else {
+    utime(path, NULL); /* least recently used goes first */
   }
-  free(tmp_so); free(tmp_c); free(tmp_log);
-  if (rc != RK_OK) { free(path); return rc; }
-  if (from == RK_FROM_COMPILER) cache_evict(dir, path);
-  else utime(path, NULL); /* least recently used goes first */
 
   /* RTLD_NODELETE: the kernels bring the OpenMP runtime, whose idle
-   * threads must not see it unloaded when the last kernel is closed */
-  void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+   * threads must not see it unloaded when the last kernel is closed.  A
+   * new kernel is loaded from the private folder: another session may
+   * clean the cache folder at any moment. */
+  const char *load = tmp_so ? tmp_so : path;
+  void *dl = dlopen(load, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  if (pdir) remove_private(pdir);
+  free(pdir);
   if (!dl) {
     const char *m = dlerror();
     rk_seterr(err, RK_ELOAD, -1, "cannot load the compiled kernel '%s': %s", path, m ? m : "?");
+    free(tmp_so);
     free(path);
     return err->code;
   }
+  free(tmp_so);
   void *sym = dlsym(dl, "rk_entry"), *sym_ranges = dlsym(dl, "rk_entry_ranges");
   if (!sym || !sym_ranges) {
     rk_seterr(err, RK_ELOAD, -1, "the compiled kernel '%s' has no entry point", path);
@@ -544,30 +732,34 @@ char *build_cache_path(const rk_options *o, const char *hash, const char *ext, r
  * is missing, unreadable or torn.  Refreshes the file's time (eviction
  * removes the least recently used kernels first). */
 char *build_blob_load(const char *path, size_t *len) {
-  size_t n;
-  char *s = read_file(path, &n);
-  if (!s) return NULL;
-  const size_t tag = sizeof(TRAILER_TAG) - 1;
-  char hex[65];
-  if (n <= TRAILER_LEN || memcmp(s + n - TRAILER_LEN, TRAILER_TAG, tag) != 0) {
-    free(s);
-    return NULL;
-  }
-  sha256_hex(s, n - TRAILER_LEN, hex);
-  if (memcmp(hex, s + n - TRAILER_LEN + tag, 64) != 0) {
-    free(s);
-    return NULL;
-  }
-  n -= TRAILER_LEN;
-  s[n] = '\0';
-  *len = n;
-  utime(path, NULL);
+  char *s = read_signed(path, len);
+  if (s) utime(path, NULL);
   return s;
+}
+
+/* data, then the trailer for the name of path when asked, to file tmp;
+ * 1 on success (errno set on failure) */
+static int write_blob(const char *tmp, const char *path, const void *data, size_t len,
+                      int trailer) {
+  FILE *f = fopen(tmp, "wb");
+  if (!f) return 0;
+  int ok = len == 0 || fwrite(data, 1, len, f) == len;
+  if (ok && trailer) {
+    char t[TRAILER_LEN + 1];
+    trailer_make(data, len, base_name(path), t);
+    ok = fwrite(t, 1, TRAILER_LEN, f) == TRAILER_LEN;
+  }
+  int e = errno;
+  if (fclose(f) != 0) ok = 0;
+  else if (!ok) errno = e;
+  return ok;
 }
 
 /* Writes data (then the trailer when asked) to a temporary file beside
  * path and renames it into place; after a kernel (trailer), applies the
- * folder's size bound as build_kernel does. */
+ * folder's size bound as build_kernel does.  When the folder vanished
+ * (clean_rkeops(remove_cache_dir = TRUE) in another session), it is
+ * created again and the write tried once more. */
 int build_blob_store(const char *path, const void *data, size_t len, int trailer, rk_error *err) {
   const char *slash = strrchr(path, '/');
   size_t dlen = slash ? (size_t)(slash - path) : 1;
@@ -583,17 +775,19 @@ int build_blob_store(const char *path, const void *data, size_t len, int trailer
   static unsigned counter;
   unsigned stamp = (unsigned)getpid() * 2654435761u ^ (unsigned)(now() * 1e6) ^ ++counter;
   snprintf(tmp, plen, "%s/tmp-%ld-%08x.blob", dir, (long)getpid(), stamp);
-  FILE *f = fopen(tmp, "wb");
-  int ok = f != NULL && (len == 0 || fwrite(data, 1, len, f) == len);
-  if (ok && trailer) {
-    char hex[65];
-    sha256_hex(data, len, hex);
-    ok = fputs(TRAILER_TAG, f) >= 0 && fputs(hex, f) >= 0;
+  int ok = 0, e = 0;
+  for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+    if (attempt > 0 && !(e == ENOENT && mkdir_p(dir) == 0)) break;
+    ok = write_blob(tmp, path, data, len, trailer) && rename(tmp, path) == 0;
+    e = ok ? 0 : errno;
   }
-  if (f && fclose(f) != 0) ok = 0;
-  if (!ok || rename(tmp, path) != 0) {
-    rk_seterr(err, RK_EBUILD, -1, "cannot store the kernel in the cache folder '%s': %s", dir,
-              strerror(errno));
+  if (!ok) {
+    if (e == ENOENT)
+      rk_seterr(err, RK_EBUILD, -1, "the cache folder '%s' disappeared twice while the kernel "
+                "was being stored (clean_rkeops() in another session?): compile again", dir);
+    else
+      rk_seterr(err, RK_EBUILD, -1, "cannot store the kernel in the cache folder '%s': %s", dir,
+                strerror(e));
     remove(tmp);
     free(dir);
     free(tmp);

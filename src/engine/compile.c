@@ -16,6 +16,8 @@ void rk_options_default(rk_options *o) {
   o->keep_source = 0;
   o->backend = RK_BACKEND_CPU;
   o->device = -1;
+  o->intr = NULL;
+  o->intr_data = NULL;
 }
 
 /* the backend's code generator and builder (cpu.c + build.c, cuda.c) */

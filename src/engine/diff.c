@@ -331,6 +331,15 @@ rk_node *d_vecmatmult(rk_ctx *c, rk_node *n, int i, rk_node *g) {
   if (i == 0) return B(c, RK_OP_MATVECMULT, KID(1), g, NULL);
   return B(c, RK_OP_TENSORPROD, KID(0), g, NULL);
 }
+/* SoftDTW_SqDist: its gradient in (x, y), GradSoftDTW_SqDist, split; none
+ * in gamma (KeOps 2.3 has none either) */
+rk_node *d_softdtw(rk_ctx *c, rk_node *n, int i, rk_node *g) {
+  if (i == 2)
+    rk_fail(c, RK_EDIM, n->pos, "SoftDTW_SqDist is not differentiable with respect to gamma");
+  rk_node *G = mul(c, g, B(c, RK_OP_GRADSOFTDTW, KID(0), KID(1), KID(2)));
+  return i == 0 ? BP(c, RK_OP_EXTRACT, G, 0, KID(0)->dim)
+                : BP(c, RK_OP_EXTRACT, G, KID(0)->dim, KID(1)->dim);
+}
 rk_node *d_tensorprod(rk_ctx *c, rk_node *n, int i, rk_node *g) {
   if (i == 0) return B(c, RK_OP_MATVECMULT, g, KID(1), NULL);
   return B(c, RK_OP_VECMATMULT, KID(0), g, NULL);

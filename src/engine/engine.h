@@ -69,6 +69,11 @@ typedef struct rk_options {
   int keep_source;        /* write the generated .c beside the .so       */
   int backend;            /* RK_BACKEND_CPU (0, default) or RK_BACKEND_GPU */
   int device;             /* GPU ordinal; -1 = the default device (0)     */
+  /* asked every few tens of milliseconds while the C compiler runs (on the
+   * calling thread); nonzero: the compiler is stopped and the compilation
+   * fails with RK_EINTERRUPT, the cache folder left as it was.  NULL: none */
+  int (*intr)(void *data);
+  void *intr_data;
 } rk_options;
 
 void rk_options_default(rk_options *o);
@@ -199,6 +204,10 @@ int rk_merge_partials(const rk_kernel *k, int64_t nrows, int nparts, void *state
  * throttle (work = number of pairs). */
 int rk_threads(int requested, double work);
 int rk_ncores(void);
+/* 1 in a process forked (fork(), parallel::mclapply) after this process
+ * or one of its ancestors asked for a team of threads: its kernels then
+ * run on one thread, since the OpenMP pool does not survive fork(). */
+int rk_forked_single(void);
 /* Threads the last rk_run really used (1 without OpenMP). */
 int rk_last_threads(void);
 

@@ -163,6 +163,40 @@ static int dim_tensorprod(rk_ctx *c, rk_node *n) {
   return (int)d;
 }
 
+/* BSpline(t, x, k): the B-splines of order k >= 0 on the knots t (at
+ * least k + 2, non-decreasing), at the scalar x: dim(t) - k - 1 values. */
+static int dim_bspline(rk_ctx *c, rk_node *n) {
+  int k = n->par[0];
+  need_scalar(c, n, 1);
+  if (k < 0) rk_fail(c, RK_EDIM, n->pos, "BSpline: the order must be >= 0, not %d", k);
+  if ((long)KD(n, 0) < (long)k + 2)
+    rk_fail(c, RK_EDIM, n->pos, "BSpline: order %d needs at least %d knots; the knots have dimension %d",
+            k, k + 2, KD(n, 0));
+  return KD(n, 0) - k - 1;
+}
+
+/* SoftDTW_SqDist(x, y, gamma): the soft-DTW discrepancy of the series x
+ * (dim n) and y (dim m) for the cost (x_i - y_j)^2, smoothing gamma (a
+ * scalar).  Its gradient keeps the n x m table: n m is bounded there.
+ * The forward pass keeps one column (n values). */
+#define SOFTDTW_MAX_N 8192
+#define SOFTDTW_MAX_NM 4096
+static int dim_softdtw(rk_ctx *c, rk_node *n) {
+  need_scalar(c, n, 2);
+  if (KD(n, 0) > SOFTDTW_MAX_N || KD(n, 1) > SOFTDTW_MAX_N)
+    rk_fail(c, RK_EDIM, n->pos, "SoftDTW_SqDist: series of at most %d values; received %d and %d",
+            SOFTDTW_MAX_N, KD(n, 0), KD(n, 1));
+  return 1;
+}
+static int dim_gradsoftdtw(rk_ctx *c, rk_node *n) {
+  need_scalar(c, n, 2);
+  if ((long)KD(n, 0) * KD(n, 1) > SOFTDTW_MAX_NM)
+    rk_fail(c, RK_EDIM, n->pos,
+            "SoftDTW_SqDist: its gradient needs n m <= %d (series of %d and %d values)",
+            SOFTDTW_MAX_NM, KD(n, 0), KD(n, 1));
+  return KD(n, 0) + KD(n, 1);
+}
+
 static void need_even(rk_ctx *c, rk_node *n, int i) {
   if (KD(n, i) % 2 != 0)
     rk_fail(c, RK_EDIM, n->pos,
@@ -539,6 +573,110 @@ static void emit_tensorprod(rk_emit *e, const rk_node *n) {
   close_block(e);
 }
 
+/* BSpline: de Boor's recursion in place over the dim(t) - 1 order-0
+ * indicators [t_j <= x < t_{j+1}]; step k replaces B_i by
+ * w_i B_i + (1 - w_{i+1}) B_{i+1}, w_i = (x - t_i) / (t_{i+k} - t_i)
+ * (0 when the two knots coincide); the first dim(t) - k - 1 remain. */
+static void emit_bspline(rk_emit *e, const rk_node *n) {
+  char me[32], t[32], x[32];
+  emit_name(e, n->kid[0], t, sizeof t);
+  emit_name(e, n->kid[1], x, sizeof x);
+  int T = KD(n, 0), K = n->par[0];
+  open_block(e, n, me, sizeof me);
+  emit_line(e, "rk_t b[%d], x = %s[0];", T - 1, x);
+  emit_line(e, "for (int j = 0; j < %d; j++) b[j] = (%s[j] <= x && x < %s[j + 1]) ? (rk_t)1 : (rk_t)0;",
+            T - 1, t, t);
+  emit_line(e, "for (int k = 1; k <= %d; k++) {", K);
+  emit_line(e, "  rk_t w0 = %s[0] < %s[k] ? (x - %s[0]) / (%s[k] - %s[0]) : (rk_t)0;", t, t, t, t, t);
+  emit_line(e, "  for (int i = 0; i < %d - k; i++) {", T - 1);
+  emit_line(e, "    rk_t w1 = %s[i + 1] < %s[i + 1 + k] ? (x - %s[i + 1]) / (%s[i + 1 + k] - %s[i + 1]) : (rk_t)0;",
+            t, t, t, t, t);
+  emit_line(e, "    b[i] = w0 * b[i] + ((rk_t)1 - w1) * b[i + 1];");
+  emit_line(e, "    w0 = w1;");
+  emit_line(e, "  }");
+  emit_line(e, "}");
+  emit_line(e, "for (int j = 0; j < %d; j++) %s[j] = b[j];", n->dim, me);
+  close_block(e);
+}
+
+/* the soft minimum of a, b, c at smoothing g: m - g log(sum exp((m - .)/g)),
+ * m the minimum (a NaN operand gives NaN) */
+#define SOFTMIN3 "m = a < b ? a : b; m = c < m ? c : m; " \
+  "m = m - g * RK_LOG(RK_EXP((m - a) / g) + RK_EXP((m - b) / g) + RK_EXP((m - c) / g));"
+
+/* SoftDTW_SqDist: R(i, j) = d(i, j) + softmin(R(i-1, j-1), R(i-1, j),
+ * R(i, j-1)), d(i, j) = (x_i - y_j)^2, plain sums along the first row and
+ * column (as KeOps 2.3); one column of R kept (r[i] = R(i, j - 1), then
+ * R(i, j)). */
+static void emit_softdtw(rk_emit *e, const rk_node *n) {
+  char me[32], x[32], y[32], gm[32];
+  emit_name(e, n->kid[0], x, sizeof x);
+  emit_name(e, n->kid[1], y, sizeof y);
+  emit_name(e, n->kid[2], gm, sizeof gm);
+  int N = KD(n, 0), M = KD(n, 1);
+  open_block(e, n, me, sizeof me);
+  emit_line(e, "rk_t r[%d], g = %s[0], acc = 0;", N, gm);
+  emit_line(e, "for (int i = 0; i < %d; i++) { rk_t d = %s[i] - %s[0]; acc += d * d; r[i] = acc; }", N, x, y);
+  emit_line(e, "for (int j = 1; j < %d; j++) {", M);
+  emit_line(e, "  rk_t d = %s[0] - %s[j], a = r[0], b, c, m;", x, y);
+  emit_line(e, "  r[0] += d * d;");
+  emit_line(e, "  for (int i = 1; i < %d; i++) {", N);
+  emit_line(e, "    b = r[i]; c = r[i - 1];");
+  emit_line(e, "    " SOFTMIN3);
+  emit_line(e, "    d = %s[i] - %s[j];", x, y);
+  emit_line(e, "    r[i] = d * d + m; a = b;");
+  emit_line(e, "  }");
+  emit_line(e, "}");
+  emit_line(e, "%s[0] = r[%d];", me, N - 1);
+  close_block(e);
+}
+
+/* GradSoftDTW_SqDist: the gradient of SoftDTW_SqDist in (x, y), n + m
+ * values.  The whole table R (column-major, R[i + n j]), then
+ * E(i, j) = dR(n-1, m-1) / dR(i, j) backwards: each successor s of (i, j)
+ * passes E(s) times the weight of R(i, j) in its soft minimum,
+ * exp((R(s) - d(s) - R(i, j)) / g) (1 along the first row and column,
+ * where a cell has one predecessor); then dx_i = sum_j 2 E (x_i - y_j)
+ * and dy_j = -sum_i 2 E (x_i - y_j). */
+static void emit_gradsoftdtw(rk_emit *e, const rk_node *n) {
+  char me[32], x[32], y[32], gm[32];
+  emit_name(e, n->kid[0], x, sizeof x);
+  emit_name(e, n->kid[1], y, sizeof y);
+  emit_name(e, n->kid[2], gm, sizeof gm);
+  int N = KD(n, 0), M = KD(n, 1);
+  open_block(e, n, me, sizeof me);
+  emit_line(e, "rk_t R[%d], E[%d], g = %s[0];", N * M, N * M, gm);
+  emit_line(e, "for (int j = 0; j < %d; j++) for (int i = 0; i < %d; i++) {", M, N);
+  emit_line(e, "  rk_t d = %s[i] - %s[j], a, b, c, m;", x, y);
+  emit_line(e, "  d = d * d;");
+  emit_line(e, "  if (i == 0 && j == 0) m = 0;");
+  emit_line(e, "  else if (j == 0) m = R[i - 1];");
+  emit_line(e, "  else if (i == 0) m = R[%d * (j - 1)];", N);
+  emit_line(e, "  else { a = R[i - 1 + %d * (j - 1)]; b = R[i + %d * (j - 1)]; c = R[i - 1 + %d * j]; "
+            SOFTMIN3 " }", N, N, N);
+  emit_line(e, "  R[i + %d * j] = d + m;", N);
+  emit_line(e, "}");
+  emit_line(e, "for (int j = %d; j >= 0; j--) for (int i = %d; i >= 0; i--) {", M - 1, N - 1);
+  emit_line(e, "  rk_t s = 0, r = R[i + %d * j], d;", N);
+  emit_line(e, "  if (i == %d && j == %d) s = 1;", N - 1, M - 1);
+  emit_line(e, "  if (i + 1 < %d) { d = %s[i + 1] - %s[j]; "
+            "s += E[i + 1 + %d * j] * (j == 0 ? (rk_t)1 : RK_EXP((R[i + 1 + %d * j] - d * d - r) / g)); }",
+            N, x, y, N, N);
+  emit_line(e, "  if (j + 1 < %d) { d = %s[i] - %s[j + 1]; "
+            "s += E[i + %d * (j + 1)] * (i == 0 ? (rk_t)1 : RK_EXP((R[i + %d * (j + 1)] - d * d - r) / g)); }",
+            M, x, y, N, N);
+  emit_line(e, "  if (i + 1 < %d && j + 1 < %d) { d = %s[i + 1] - %s[j + 1]; "
+            "s += E[i + 1 + %d * (j + 1)] * RK_EXP((R[i + 1 + %d * (j + 1)] - d * d - r) / g); }",
+            N, M, x, y, N, N);
+  emit_line(e, "  E[i + %d * j] = s;", N);
+  emit_line(e, "}");
+  emit_line(e, "for (int k = 0; k < %d; k++) %s[k] = 0;", N + M, me);
+  emit_line(e, "for (int j = 0; j < %d; j++) for (int i = 0; i < %d; i++) {", M, N);
+  emit_line(e, "  rk_t t = 2 * E[i + %d * j] * (%s[i] - %s[j]);", N, x, y);
+  emit_line(e, "  %s[i] += t; %s[%d + j] -= t;", me, me, N);
+  emit_line(e, "}");
+  close_block(e);
+}
 
 /* TensorDot and Kron, fully unrolled: every term f[fi] g[gi] of output
  * element o, in increasing o (the sizes are bounded by dim_tensordot). */

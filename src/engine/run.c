@@ -6,6 +6,7 @@
  */
 #include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,13 +109,30 @@ static int env_int(const char *name) {
   return (v > 0 && v < 100000) ? (int)v : 0;
 }
 
+/* Forks (parallel::mclapply, future's multicore): GNU OpenMP's thread pool
+ * does not survive fork(), and a child that starts a team waits forever on
+ * threads that are not there.  As data.table does, a pthread_atfork child
+ * handler makes the child run its kernels on one thread, once this process
+ * has asked for a team (a process that never did has no pool to inherit,
+ * and its children keep their thread count).  The child keeps one thread,
+ * and so do its own children: the pool it inherited stays broken in them;
+ * the parent is not affected. */
+static volatile int team_asked, forked_child;
+static void fork_child(void) { if (team_asked) forked_child = 1; }
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void fork_register(void) { pthread_atfork(NULL, NULL, fork_child); }
+int rk_forked_single(void) { return forked_child; }
+
 int rk_threads(int requested, double work) {
+  pthread_once(&fork_once, fork_register);
+  if (forked_child) return 1;
   int n = requested > 0 ? requested : 0;
   if (n == 0) n = env_int("OMP_NUM_THREADS");
   if (n == 0) n = rk_ncores();
   int limit = env_int("OMP_THREAD_LIMIT");
   if (limit > 0 && n > limit) n = limit;
   if (work < 262144.0) n = 1;  /* a fraction of a millisecond: not worth a team */
+  if (n > 1) team_asked = 1;
   return n < 1 ? 1 : n;
 }
 

@@ -44,7 +44,7 @@ enum {
   R_SUM, R_SUMT, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN, R_ELEM, R_ELEMT, R_EXTRACT, R_EXTRACTT,
   R_CONCAT, R_ONEHOT, R_SQNORM2, R_NORM2, R_NORMALIZE, R_SQDIST, R_SCALPROD,
   R_WSQNORM, R_WSQDIST, R_SQNORMISO, R_SQNORMDIAG, R_SYMSQNORM,
-  R_MATVEC, R_VECMAT, R_TENSORDOT, R_KRON, R_TENSORPROD,
+  R_MATVEC, R_VECMAT, R_TENSORDOT, R_KRON, R_TENSORPROD, R_BSPLINE, R_SOFTDTW,
   R_CREAL, R_CIMAG, R_REAL2C, R_IMAG2C, R_CONJ, R_CABS, R_CSQABS, R_CANGLE, R_CSUM,
   R_CSUMT, R_CADD, R_CSUB, R_CMULT, R_CSCAL, R_CREALSCAL, R_CDIV, R_CEXP, R_CEXP1J
 };
@@ -52,7 +52,7 @@ enum {
 /* dimension rules */
 enum {
   D_LEAF, D_ONE, D_PAR0, D_EW, D_EW1, D_PAR1, D_CONCAT, D_KID0, D_MATVEC, D_VECMAT,
-  D_PROD, D_TDOT, D_CHALF, D_CDOUBLE, D_CSUM, D_CEW, D_CREALSCAL
+  D_PROD, D_TDOT, D_CHALF, D_CDOUBLE, D_CSUM, D_CEW, D_CREALSCAL, D_BSPLINE
 };
 
 #define LISTS 1     /* the integer parameters are lists                  */
@@ -134,6 +134,8 @@ static const struct {
   [R_TENSORDOT] = {"TensorDot", 2, 4, D_TDOT, LISTS | OPTLIST},
   [R_KRON] = {"Kron", 2, 2, D_TDOT, LISTS},
   [R_TENSORPROD] = {"TensorProd", 2, 0, D_PROD, 0},
+  [R_BSPLINE] = {"BSpline", 2, 1, D_BSPLINE, 0},
+  [R_SOFTDTW] = {"SoftDTW_SqDist", 3, 0, D_ONE, 0},
   [R_CREAL] = {"ComplexReal", 1, 0, D_CHALF, 0},
   [R_CIMAG] = {"ComplexImag", 1, 0, D_CHALF, 0},
   [R_REAL2C] = {"Real2Complex", 1, 0, D_CDOUBLE, 0},
@@ -308,6 +310,51 @@ static int tspec_decode(const ref_node *n, tspec *t) {
   return 0;
 }
 
+/* The B-splines of order K on the knots t[0..T) at x, by the Cox-de Boor
+ * recursion on a table: B[p][j] for p = 0..K, j = 0..T-2-p. */
+static void eval_bspline(const double *t, int T, double x, int K, double *out) {
+  double *B = malloc(sizeof(double) * (size_t)(K + 1) * (size_t)(T - 1));
+  if (!B) return;
+  for (int j = 0; j < T - 1; j++) B[j] = t[j] <= x && x < t[j + 1] ? 1 : 0;
+  for (int p = 1; p <= K; p++) {
+    const double *prev = B + (size_t)(p - 1) * (size_t)(T - 1);
+    double *cur = B + (size_t)p * (size_t)(T - 1);
+    for (int j = 0; j < T - 1 - p; j++) {
+      double l = t[j + p] > t[j] ? (x - t[j]) / (t[j + p] - t[j]) : 0;
+      double w = t[j + p + 1] > t[j + 1] ? (x - t[j + 1]) / (t[j + p + 1] - t[j + 1]) : 0;
+      cur[j] = l * prev[j] + (1 - w) * prev[j + 1];
+    }
+  }
+  for (int j = 0; j < T - K - 1; j++) out[j] = B[(size_t)K * (size_t)(T - 1) + (size_t)j];
+  free(B);
+}
+
+/* soft-DTW of x[0..n), y[0..m) for (x_i - y_j)^2: the n x m table with
+ * softmin(a, b, c) = -g log(e^(-a/g) + e^(-b/g) + e^(-c/g)) (shifted by
+ * the minimum), plain sums on the first row and column */
+static double eval_softdtw(const double *x, int n, const double *y, int m, double g) {
+  double *R = malloc(sizeof(double) * (size_t)n * (size_t)m);
+  if (!R) return NAN;
+  for (int j = 0; j < m; j++)
+    for (int i = 0; i < n; i++) {
+      double d = (x[i] - y[j]) * (x[i] - y[j]), prev;
+      if (i == 0 && j == 0) prev = 0;
+      else if (j == 0) prev = R[i - 1];
+      else if (i == 0) prev = R[(size_t)n * (size_t)(j - 1)];
+      else {
+        double v[3] = {R[i - 1 + (size_t)n * (size_t)(j - 1)], R[i + (size_t)n * (size_t)(j - 1)],
+                       R[i - 1 + (size_t)n * (size_t)j]};
+        double mn = fmin(v[0], fmin(v[1], v[2])), s = 0;
+        for (int k = 0; k < 3; k++) s += exp(-(v[k] - mn) / g);
+        prev = mn - g * log(s);
+      }
+      R[i + (size_t)n * (size_t)j] = d + prev;
+    }
+  double r = R[(size_t)n * (size_t)m - 1];
+  free(R);
+  return r;
+}
+
 static long tprod(const int *d, int n) {
   long p = 1;
   for (int k = 0; k < n; k++) p *= d[k];
@@ -339,6 +386,7 @@ static int dim_of(RP *p, ref_node *n) {
   case D_MATVEC: return d1 ? d0 / d1 : 1;
   case D_VECMAT: return d0 ? d1 / d0 : 1;
   case D_PROD: return d0 * d1;
+  case D_BSPLINE: return d0 - n->par[0] - 1;
   case D_TDOT: {
     tspec t;
     if (tspec_decode(n, &t) != 0) { fail(p, "%s: bad lists", ops[n->op].name); return 1; }
@@ -937,6 +985,8 @@ static void eval_pair(const ref_formula *F, const rk_input *in, int64_t i, int64
         for (int k = 0; k < ND(F, a); k++) o[k + ND(F, a) * l] = VAL(a)[k] * VAL(b)[l];
       break;
     case R_TENSORDOT: case R_KRON: eval_tensordot(F, n, v, o); break;
+    case R_BSPLINE: eval_bspline(VAL(a), ND(F, a), VAL(b)[0], n->par[0], o); break;
+    case R_SOFTDTW: o[0] = eval_softdtw(VAL(a), ND(F, a), VAL(b), ND(F, b), VAL(c)[0]); break;
     case R_CREAL: for (int k = 0; k < dim; k++) o[k] = VAL(a)[2 * k]; break;
     case R_CIMAG: for (int k = 0; k < dim; k++) o[k] = VAL(a)[2 * k + 1]; break;
     case R_REAL2C: for (int k = 0; k < ND(F, a); k++) { o[2 * k] = VAL(a)[k]; o[2 * k + 1] = 0; } break;

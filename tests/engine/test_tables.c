@@ -259,6 +259,9 @@ static const struct { const char *name, *operands, *params; } special[] = {
   {"VecMatMult", "x, q", ""},
   {"TensorDot", "q, x", "[3, 3], [3], [1], [0]"},
   {"Kron", "x, y", "[3], [3]"},
+  /* 5 knots s, s + 1, ..., s + 4 (non-decreasing) and x in [s + 0.4, s + 3.4) */
+  {"BSpline", "Concat(s, Concat(s + 1, Concat(s + 2, Concat(s + 3, s + 4)))), s + Elem(x * y, 0) * 3 / 2", "2"},
+  {"SoftDTW_SqDist", "x, y * 2 - x, s", ""},
   {"ComplexReal", "z * w", ""},
   {"ComplexImag", "z * w", ""},
   {"Conj", "z * w", ""},

@@ -105,3 +105,34 @@ wait_files <- function(files, timeout, poll = 0.05) {
   }
   TRUE
 }
+
+# Runs the R code `lines` in a child Rscript (child_env(), extra `args`)
+# with a time limit, so that a hang fails the test instead of stopping the
+# suite; GNU timeout signals the child's whole process group (its forked
+# children too).  Returns list(status, log): status 124 or 137 on timeout.
+run_child <- function(lines, args = character(), timeout = 120,
+                      env = child_env()) {
+  script <- tempfile("rk-child-", fileext = ".R")
+  writeLines(lines, script)
+  cmd <- c("--vanilla", shQuote(script), shQuote(args))
+  tbin <- Sys.which("timeout")
+  log <- if (nzchar(tbin)) {
+    suppressWarnings(system2(tbin, c("-k", "5", as.character(timeout),
+                                     shQuote(rscript_bin), cmd),
+                             stdout = TRUE, stderr = TRUE, env = env))
+  } else {
+    suppressWarnings(system2(rscript_bin, cmd, stdout = TRUE, stderr = TRUE,
+                             env = env, timeout = timeout))
+  }
+  status <- attr(log, "status")
+  list(status = if (is.null(status)) 0L else status,
+       log = paste(log, collapse = "\n"))
+}
+
+# The first lines of a child script: rkeops attached quietly, the cache of
+# the parent, no messages.
+child_setup <- c(
+  "suppressPackageStartupMessages(library(rkeops, warn.conflicts = FALSE))",
+  "set_rkeops_cache_dir(Sys.getenv('RKEOPS_CACHE_DIR'), verbose = FALSE)",
+  "rkeops_disable_verbosity()"
+)

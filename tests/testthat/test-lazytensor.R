@@ -146,10 +146,10 @@ test_that("operators build explicit formulas", {
 test_that("operator errors name the problem", {
   x_i <- Vi(matrix(runif(6), 3, 2))
   z_j <- Vj(matrix(runif(12), 4, 3))
-  expect_error(x_i + z_j, paste0("Operation `Add` expects inputs of the same ",
+  expect_error(x_i + z_j, paste0("Operation `+` expects inputs of the same ",
                "dimension or dimension 1. Received 2 and 3."), fixed = TRUE,
                class = "rkeops_error_dim")
-  expect_error(x_i | 3, paste0("Operation `Scalprod` expects inputs of the ",
+  expect_error(x_i | 3, paste0("Operation `|` expects inputs of the ",
                "same dimension. Received 2 and 1."), fixed = TRUE)
   expect_error(+x_i, "'+' operand not implemented for a single LazyTensor",
                fixed = TRUE)

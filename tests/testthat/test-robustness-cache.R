@@ -131,7 +131,7 @@ test_that("a corrupted kernel file is detected and rebuilt", {
   md5 <- unname(tools::md5sum(paths))
   size <- file.size(paths)
   # 1: bytes overwritten in the middle; 2: truncated to half;
-  # 3: replaced by text; 4: its trailer cut off (a torn write). Each is
+  # 3: replaced by text; 4: its trailer (143 bytes) cut off (a torn write). Each is
   # written beside and renamed into place: this session has the files
   # mapped, and rewriting a loaded shared object in place would change its
   # code under our feet.
@@ -146,7 +146,7 @@ test_that("a corrupted kernel file is detected and rebuilt", {
   replace_file(paths[1], bytes)
   replace_file(paths[2], readBin(paths[2], "raw", size[2] %/% 2))
   replace_file(paths[3], charToRaw("this is not a shared object\n"))
-  replace_file(paths[4], readBin(paths[4], "raw", size[4] - 79L))
+  replace_file(paths[4], readBin(paths[4], "raw", size[4] - 143L))
   md5_bad <- unname(tools::md5sum(paths))
   expect_false(any(md5_bad == md5))
   # a new R process compiles the formulas again: right values, files
@@ -172,6 +172,68 @@ test_that("a corrupted kernel file is detected and rebuilt", {
     if (is.matrix(r$value)) expect_close(r$value, rb_cref(ns[k]), 1e-13)
     expect_identical(r$from, "disk")
   }
+})
+
+test_that("a FIFO, a link to /dev/zero or another formula's kernel is rebuilt", {
+  skip_without_installed_rkeops()
+  skip_if(.Platform$OS.type != "unix" || !file.exists("/dev/zero"))
+  skip_if_not(nzchar(Sys.which("mkfifo")), "no mkfifo")
+  cache <- tempfile("rb-cache-hostile-")
+  dir.create(cache)
+  old <- set_rkeops_cache_dir(cache, verbose = FALSE)
+  on.exit(set_rkeops_cache_dir(old, verbose = FALSE))
+  ns <- unique_int() + 0:3
+  formulas <- rb_cformula(ns)
+  paths <- character()
+  for (f in formulas) {
+    before <- kernel_files(cache)
+    keops_kernel(f, rb_cargs)(list(rb_cx, rb_cy))
+    paths <- c(paths, setdiff(kernel_files(cache), before))
+  }
+  expect_length(paths, 4L)
+  # 1: a FIFO (reading it would block forever); 2: a link to /dev/zero
+  # (endless); 3: a valid kernel of formula 4 under the name of formula 3
+  # (loading it gives formula 4's values); 4: a link to formula 4's own
+  # kernel, moved elsewhere (links are not followed)
+  unlink(paths[1])
+  expect_identical(system2("mkfifo", shQuote(paths[1])), 0L)
+  unlink(paths[2])
+  expect_true(file.symlink("/dev/zero", paths[2]))
+  # (copied beside, then renamed: this session has paths[3] mapped)
+  expect_true(file.copy(paths[4], paste0(paths[3], ".swap")))
+  expect_true(file.rename(paste0(paths[3], ".swap"), paths[3]))
+  elsewhere <- tempfile(fileext = ".so")
+  expect_true(file.copy(paths[4], elsewhere))
+  unlink(paths[4])
+  expect_true(file.symlink(elsewhere, paths[4]))
+  out <- tempfile(fileext = ".rds")
+  run <- run_child(c(
+    child_setup,
+    "args <- commandArgs(trailingOnly = TRUE)",
+    "inp <- readRDS(args[[1]])",
+    "res <- lapply(inp$formulas, function(f) {",
+    "  op <- keops_kernel(f, inp$args)",
+    "  list(value = op(inp$data), from = attr(environment(op)$st$ptr, 'from'))",
+    "})",
+    "saveRDS(res, args[[2]])"
+  ), c({
+    inp <- tempfile(fileext = ".rds")
+    saveRDS(list(formulas = formulas, args = rb_cargs,
+                 data = list(rb_cx, rb_cy)), inp)
+    inp
+  }, out), timeout = 120)
+  expect_true(file.exists(out), info = sprintf("status %s\n%s", run$status, run$log))
+  skip_if_not(file.exists(out))
+  res <- readRDS(out)
+  for (k in seq_along(formulas)) {
+    expect_close(res[[k]]$value, rb_cref(ns[k]), 1e-13)
+    expect_identical(res[[k]]$from, "compiler")
+  }
+  # each replaced by a regular file of its own
+  info <- file.info(paths, extra_cols = FALSE)
+  expect_false(any(nzchar(Sys.readlink(paths))))
+  expect_true(all(!info$isdir & info$size > 0 & info$size < 2^26))
+  expect_identical(list.files(cache, pattern = "^tmp-"), character())
 })
 
 # Compile a new formula with the cache folder `dir` (set by hand, as a
@@ -243,4 +305,63 @@ test_that("a read-only cache folder falls back to a temporary one", {
   expect_length(r$warnings, 1L)
   expect_match(r$warnings, dir, fixed = TRUE)
   expect_length(list.files(dir, all.files = TRUE, no.. = TRUE), 0L)
+})
+
+test_that("clean_rkeops() while another session compiles does not break it", {
+  skip_without_installed_rkeops()
+  skip_if(.Platform$OS.type != "unix")
+  for (remove_dir in c(TRUE, FALSE)) {
+    work <- tempfile("rb-clean-")
+    cache <- file.path(work, "cache")
+    dir.create(file.path(work, "tmp"), recursive = TRUE)
+    dir.create(cache)
+    n <- unique_int()
+    out <- file.path(work, "out.rds")
+    script <- file.path(work, "child.R")
+    writeLines(c(
+      child_setup,
+      "args <- commandArgs(trailingOnly = TRUE)",
+      "n <- as.integer(args[[2]])",
+      # a few seconds of compilation
+      "f <- sprintf('Sum_Reduction(%s, 0)', paste(sprintf(",
+      "  'Exp(-SqDist(x, y) * IntCst(%d)) * IntCst(%d)', 1:60, n), collapse = ' + '))",
+      "op <- keops_kernel(f, c('x = Vi(2)', 'y = Vj(2)'))",
+      "x <- readRDS(file.path(args[[1]], 'x.rds'))",
+      "res <- tryCatch(list(value = op(list(x$x, x$y)),",
+      "                     from = attr(environment(op)$st$ptr, 'from')),",
+      "                error = function(e) list(value = conditionMessage(e)))",
+      "saveRDS(res, file.path(args[[1]], 'out.tmp'))",
+      "file.rename(file.path(args[[1]], 'out.tmp'), file.path(args[[1]], 'out.rds'))"
+    ), script)
+    saveRDS(list(x = rb_cx, y = rb_cy), file.path(work, "x.rds"))
+    env <- c(child_env(cache), sprintf("TMPDIR=%s", shQuote(file.path(work, "tmp"))))
+    system2(rscript_bin, c("--vanilla", shQuote(script), shQuote(work), n),
+            stdout = file.path(work, "log"), stderr = file.path(work, "log"),
+            wait = FALSE, env = env)
+    # once the compiler runs, another session cleans the cache folder
+    building <- function() {
+      length(Sys.glob(file.path(work, "tmp", "rkeops-build-*", "k.c"))) > 0
+    }
+    t0 <- Sys.time()
+    while (!building() && !file.exists(out) &&
+           as.numeric(Sys.time() - t0, units = "secs") < 120) Sys.sleep(0.02)
+    expect_true(building(), info = paste(readLines(file.path(work, "log")), collapse = "\n"))
+    file.create(file.path(cache, "tmp-other-session.so"))
+    old <- set_rkeops_cache_dir(cache, verbose = FALSE)
+    clean_rkeops(verbose = FALSE, remove_cache_dir = remove_dir)
+    set_rkeops_cache_dir(old, verbose = FALSE)
+    expect_false(file.exists(file.path(cache, "tmp-other-session.so")))
+    done <- wait_files(out, 120)
+    expect_true(done, info = paste(readLines(file.path(work, "log")), collapse = "\n"))
+    if (!done) next
+    res <- readRDS(out)
+    expect_true(is.matrix(res$value), info = paste(res$value))
+    d2 <- sqdist_mat(rb_cx, rb_cy)
+    ref <- n * rowSums(Reduce(`+`, lapply(1:60, function(k) exp(-k * d2))))
+    if (is.matrix(res$value)) expect_close(res$value, matrix(ref), 1e-13)
+    expect_identical(res$from, "compiler")
+    # the kernel was published in the folder (created again if removed)
+    expect_length(kernel_files(cache), 1L)
+    expect_identical(list.files(cache, pattern = "^tmp-"), character())
+  }
 })

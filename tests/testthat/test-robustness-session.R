@@ -153,6 +153,81 @@ test_that("an interrupted long reduction returns fast and leaves R usable", {
   expect_match(out[2], "^OK ")
 })
 
+test_that("Ctrl-C during a compilation stops the compiler and leaves the cache as it was", {
+  skip_without_installed_rkeops()
+  skip_if(.Platform$OS.type != "unix")
+  work <- tempfile("rb-compile-interrupt-")
+  dir.create(file.path(work, "tmp"), recursive = TRUE)
+  dir.create(file.path(work, "cache"))
+  f <- function(name) file.path(work, name)
+  writeLines(c(
+    "work <- commandArgs(trailingOnly = TRUE)[[1]]",
+    "f <- function(name) file.path(work, name)",
+    child_setup,
+    # about 8 s of compilation (100 terms)
+    "big <- sprintf('Sum_Reduction(%s, 0)', paste(sprintf(",
+    "  'Exp(-SqDist(x, y) * IntCst(%d)) * Sin(x * IntCst(%d))', 1:100, 1:100),",
+    "  collapse = ' + '))",
+    "op <- keops_kernel(big, c('x = Vi(3)', 'y = Vj(3)'))",
+    "x <- matrix((1:6) / 7, 2, 3)",
+    "writeLines(as.character(Sys.getpid()), f('pid.tmp'))",
+    "file.rename(f('pid.tmp'), f('pid'))",
+    "res <- tryCatch({",
+    "  op(list(x, x))",
+    "  'finished'",
+    "}, interrupt = function(e) {",
+    "  t_handler <- as.numeric(Sys.time())",
+    "  t_signal <- as.numeric(readLines(f('signal')))",
+    "  sprintf('INTERRUPTED %.6f', t_handler - t_signal)",
+    "}, error = function(e) paste('ERROR', conditionMessage(e)))",
+    "small <- keops_kernel('Sum_Reduction(SqDist(x, y), 0)', c('x = Vi(3)', 'y = Vj(3)'))",
+    "d <- sum((x[1, ] - x[2, ])^2)",
+    "ok <- isTRUE(all.equal(small(list(x, x))[, 1], c(d, d), tolerance = 1e-12))",
+    "writeLines(c(res, if (ok) 'OK' else 'WRONG'), f('out.tmp'))",
+    "file.rename(f('out.tmp'), f('out'))"
+  ), f("child.R"))
+  env <- c(child_env(f("cache")), sprintf("TMPDIR=%s", shQuote(f("tmp"))))
+  system2(rscript_bin, c("--vanilla", shQuote(f("child.R")), shQuote(work)),
+          stdout = f("log"), stderr = f("log"), wait = FALSE, env = env)
+  started <- wait_files(f("pid"), 120, poll = 0.02)
+  expect_true(started, info = paste(readLines(f("log")), collapse = "\n"))
+  skip_if_not(started)
+  pid <- as.integer(readLines(f("pid")))
+  on.exit(if (!file.exists(f("out"))) tools::pskill(pid, tools::SIGKILL),
+          add = TRUE)
+  Sys.sleep(1.5)
+  # the compiler runs (its private folder holds the source)
+  expect_length(Sys.glob(file.path(f("tmp"), "rkeops-build-*", "k.c")), 1L)
+  writeLines(sprintf("%.6f", as.numeric(Sys.time())), f("signal.tmp"))
+  file.rename(f("signal.tmp"), f("signal"))
+  tools::pskill(pid, tools::SIGINT)
+  done <- wait_files(f("out"), 60, poll = 0.02)
+  expect_true(done, info = paste(readLines(f("log")), collapse = "\n"))
+  skip_if_not(done)
+  out <- readLines(f("out"))
+  expect_match(out[1], "^INTERRUPTED ")
+  delay <- as.numeric(sub("^INTERRUPTED ", "", out[1]))
+  expect_true(is.finite(delay) && delay < 1,
+              label = sprintf("interrupt delay of %s s", out[1]))
+  expect_identical(out[2], "OK")
+  # the cache holds the small kernel only, no temporary file; the private
+  # build folders are gone; no compiler of that folder is left running
+  expect_length(list.files(f("cache"), pattern = "^rk.*\\.so$"), 1L)
+  expect_identical(list.files(f("cache"), pattern = "^tmp-"), character())
+  expect_identical(list.files(f("tmp"), pattern = "^rkeops-build-"), character())
+  if (file.exists("/proc/self/cmdline")) {
+    procs <- list.files("/proc", pattern = "^[0-9]+$", full.names = TRUE)
+    cmd <- vapply(procs, function(p) {
+      tryCatch({
+        b <- readBin(file.path(p, "cmdline"), "raw", 65536)
+        b[b == as.raw(0)] <- charToRaw(" ")
+        rawToChar(b)
+      }, error = function(e) "", warning = function(w) "")
+    }, "")
+    expect_false(any(grepl(f("tmp"), cmd, fixed = TRUE)))
+  }
+})
+
 test_that("an interrupt in this process frees what the kernel held", {
   skip_on_cran()
   skip_if(.Platform$OS.type != "unix")

@@ -19,6 +19,43 @@ test_that("value and gradient of the sum of a reduction", {
   expect_identical(vg(list(b = b, x = x, y = y)), res2)
 })
 
+test_that("inner_dim = \"row\": transposed data, gradient of var's shape", {
+  set.seed(902)
+  x <- matrix(rnorm(21), 7, 3)
+  y <- matrix(rnorm(3), 1, 3)
+  b <- matrix(rnorm(2), 1, 2)
+  s <- 0.7
+  op <- keops_kernel("Sum_Reduction(Exp(-s * SqDist(x, y)) * b, 0)",
+                     c("x = Vi(3)", "y = Vj(3)", "b = Vj(2)", "s = Pm(1)"))
+  K <- exp(-s * sqdist_mat(x, y))
+  # L(a) = sum((a - 1)^2): dL/da = 2 (a - 1), with a = K b (7 x 2)
+  z <- matrix(1, 7, 2)
+  loss <- function(a) {
+    expect_identical(dim(a), c(7L, 2L))
+    list(value = sum((a - z)^2), grad = 2 * (a - z))
+  }
+  a <- K %*% b
+  G <- 2 * (a - z)
+  W <- K * matrix(G %*% t(b), 7, 1)  # dL/dK_ij
+  ref_x <- -2 * s * (rowSums(W) * x - W %*% y)
+  ref_s <- -sum(W * sqdist_mat(x, y))
+  vx <- keops_value_and_grad(op, "x", loss = loss)
+  col <- vx(list(x, y, b, s))
+  expect_close(col$gradient, ref_x, 1e-12)
+  row <- vx(list(t(x), t(y), t(b), s), inner_dim = "row")
+  expect_equal(row$value, sum((a - z)^2), tolerance = 1e-13)
+  expect_close(row$gradient, t(ref_x), 1e-12)
+  # the memo tells the two layouts apart
+  expect_close(vx(list(x, y, b, s))$gradient, ref_x, 1e-12)
+  vs <- keops_value_and_grad(op, "s", loss = loss)
+  gs <- vs(list(t(x), t(y), t(b), s), inner_dim = "row")$gradient
+  expect_true(is.vector(gs) && length(gs) == 1L)
+  expect_equal(gs, ref_s, tolerance = 1e-12)
+  expect_error(vx(list(x, y, b, s), inner_dim = "rows"),
+               "`inner_dim` should be \"col\" or \"row\"", fixed = TRUE,
+               class = "rkeops_error_arg")
+})
+
 test_that("an optim() fit of a Gaussian kernel scale uses the right gradient", {
   set.seed(902)
   x <- matrix(runif(200), 200, 1)
