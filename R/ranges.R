@@ -22,7 +22,8 @@
 #' ranges of `j` indices of its kept clusters, and likewise for reductions
 #' over `i`. The permutation is internal: results come back in the original
 #' row order, and indices (`argmin()`, `argKmin()`...) refer to the original
-#' rows.
+#' rows. Under [rkeops_use_future()], reductions with ranges run in the
+#' calling process.
 #'
 #' Clustering: `"grid"` (the default in dimension 3 or less) cuts space into
 #' cubic cells of side `cell` (default `cutoff / 2`); `"kmeans"` (the default
@@ -97,9 +98,12 @@ keops_ranges <- function(x, y = x, cutoff, method = NULL, cell = NULL,
       rk_abort(paste0("`cell` should be a positive number; received ",
                       fmt_value(cell), "."), "arg", call)
     }
+    # one grid for both sets: the same origin and the same cell numbering
     origin <- pmin(apply(x, 2L, min), apply(y, 2L, min))
-    cx <- grid_clusters(x, origin, cell)
-    cy <- if (same) cx else grid_clusters(y, origin, cell)
+    top <- pmax(apply(x, 2L, max), apply(y, 2L, max))
+    span <- floor((top - origin) / cell) + 1
+    cx <- grid_clusters(x, origin, cell, span)
+    cy <- if (same) cx else grid_clusters(y, origin, cell, span)
   } else {
     nc <- function(n) {
       if (is.null(nclusters)) min(2000L, as.integer(ceiling(sqrt(n))))
@@ -151,11 +155,11 @@ cluster_summary <- function(x, label, key = NULL) {
 # clusters numbered in lexicographic order of the cells (the last
 # coordinate varies fastest, so that cells next to each other along it are
 # next to each other in the sorted order).
-grid_clusters <- function(x, origin, cell) {
+grid_clusters <- function(x, origin, cell, span) {
   g <- floor(sweep(x, 2L, origin) / cell)
   g[g < 0] <- 0
+  g <- pmin(g, matrix(span - 1, nrow(g), ncol(g), byrow = TRUE))
   D <- ncol(x)
-  span <- apply(g, 2L, max) + 1
   if (prod(span) > 2^52) {
     # too many cells for one number: order by the coordinates themselves
     key <- NULL
