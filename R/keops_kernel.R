@@ -447,7 +447,7 @@ compile_state <- function(st, o, call = NULL) {
   check_run_options(o, call)
   k <- if (identical(o$backend, "GPU")) {
     .Call(rk_compile_gpu_r, st$formula, st$args, o$precision, st$sum_scheme,
-          o$cache_dir, o$device_id)
+          o$cache_dir, o$device_id[1L])
   } else {
     .Call(rk_compile_r, st$formula, st$args, o$precision, st$sum_scheme,
           o$cache_dir)
@@ -546,20 +546,23 @@ run_kernel <- function(st, inputs, call = NULL, o = getOption("rkeops"),
 }
 
 # One run in this process: the engine's plain nout x outdim matrix.
+# Several GPU devices (rkeops_use_gpu(device = c(0, 1))): the rows are
+# shared among them; ranged runs stay on the first.
 run_raw <- function(st, k, inputs, o, call = NULL, ranges = NULL) {
-  res <- if (is.null(ranges)) {
-    .Call(rk_run_r, k, inputs, o$ncore)
-  } else {
-    run_ranged(k, inputs, ranges, o, call)
+  run1 <- function(k) {
+    if (!is.null(ranges)) {
+      run_ranged(k, inputs, ranges, o, call)
+    } else if (length(o$device_id) > 1L && identical(attr(k, "backend"), "GPU")) {
+      .Call(rk_run_devices_r, k, inputs, as.integer(o$device_id))
+    } else {
+      .Call(rk_run_r, k, inputs, o$ncore)
+    }
   }
+  res <- run1(k)
   if (is.list(res)) {
     if (identical(res$code, "load")) {
       k <- compile_state(st, o, call)
-      res <- if (is.null(ranges)) {
-        .Call(rk_run_r, k, inputs, o$ncore)
-      } else {
-        run_ranged(k, inputs, ranges, o, call)
-      }
+      res <- run1(k)
     }
     if (is.list(res)) raise_engine_error(res, call)
   }

@@ -76,6 +76,22 @@ gpu_status <- function() {
   st
 }
 
+# Devices the driver does not report: an error naming them.
+check_gpu_devices <- function(device, st = gpu_status(), call = NULL) {
+  n <- st$devices
+  if (!is.numeric(n) || length(n) != 1L || is.na(n)) return(invisible(device))
+  missing <- device[device >= n]
+  if (length(missing) > 0L) {
+    rk_abort(sprintf(paste0(
+      "`device` names GPU device%s %s, but the CUDA driver reports %d device%s%s; ",
+      "received %s."), if (length(missing) > 1L) "s" else "",
+      paste(missing, collapse = ", "), as.integer(n), if (n == 1L) "" else "s",
+      if (n > 0L) sprintf(" (0 to %d)", as.integer(n) - 1L) else "", fmt_value(device)),
+      code = "arg", call = call)
+  }
+  invisible(device)
+}
+
 msg_gpu_unavailable <- function(report = gpu_status()$report) {
   paste0(
     "No usable GPU: the rkeops options were not changed (kernels keep ",
@@ -105,8 +121,15 @@ validate_option <- function(name, value, call = NULL, create_dir = TRUE) {
       value
     },
     device_id = {
-      if (!is_whole_number(value) || value < -1) {
-        bad("should be a single whole number >= -1")
+      # one device (-1: the default one), or several distinct ones (GPU
+      # runs share their output rows over them)
+      ok <- is.numeric(value) && length(value) >= 1L && length(value) <= 64L &&
+        !anyNA(value) && all(is.finite(value)) && all(value == round(value))
+      if (ok && length(value) == 1L) ok <- value >= -1
+      if (ok && length(value) > 1L) ok <- all(value >= 0) && !anyDuplicated(value)
+      if (!ok) {
+        bad(paste0("should be a whole number >= -1 (-1: the default device) or a ",
+                   "vector of distinct device numbers >= 0"))
       }
       as.integer(value)
     },
@@ -200,7 +223,8 @@ init_rkeops_options <- function() {
 #'
 #' The options are:
 #' * `backend`: `"CPU"` (the only backend of this version).
-#' * `device_id`: GPU device, `-1` for the default device (unused on CPU).
+#' * `device_id`: GPU device, `-1` for the default device (unused on CPU),
+#'   or a vector of devices that GPU runs share (see [rkeops_use_gpu()]).
 #' * `precision`: `"float64"` (default) or `"float32"`, the floating-point
 #'   type of the computations. R data are always doubles; with `"float32"`
 #'   they are converted for the computation and the results converted back.
@@ -368,8 +392,18 @@ rkeops_use_cpu <- function(ncore = NULL) {
 #' Data go to the device at each call and results come back; index results
 #' and shapes are the same as on the CPU.
 #'
+#' Several devices: with `device = c(0, 1)`, each reduction shares its
+#' output rows among the devices (in proportion to their multiprocessors),
+#' each device with its own copy of the data, all computing at once; the
+#' kernel is compiled for the first device and loaded on the others, so the
+#' devices should be of one architecture. Results are identical, bit for
+#' bit, to those of the first device alone. Block-sparse reductions
+#' (`ranges`) run on the first device only.
+#'
 #' @param device GPU device id, a whole number `>= -1` (`-1` = the default
-#'   device, 0).
+#'   device, 0), or a vector of distinct device ids (`>= 0`) to use them all.
+#'   Every device must be one that the CUDA driver reports (see
+#'   [check_rkeops()]).
 #'
 #' @return The previous options, invisibly.
 #'
@@ -383,6 +417,7 @@ rkeops_use_gpu <- function(device = -1) {
   device <- validate_option("device_id", device, call = call)
   st <- gpu_status()
   if (!isTRUE(st$available)) rk_abort(msg_gpu_unavailable(st$report), "gpu", call)
+  check_gpu_devices(device, st, call)
   update_options(list(backend = "GPU", device_id = device, future = FALSE))
 }
 

@@ -59,7 +59,10 @@ check_rkeops <- function(verbose = TRUE) {
       " (see rkeops_use_cpu())")
   say("  precision:     ", o$precision)
   say("  backend:       ", o$backend,
-      if (identical(o$backend, "GPU")) paste0(" (device ", o$device_id, ")") else "")
+      if (identical(o$backend, "GPU")) {
+        paste0(" (device", if (length(o$device_id) > 1L) "s", " ",
+               paste(o$device_id, collapse = ", "), ")")
+      } else "")
   gs <- gpu_status()
   say("  GPU:           ", if (isTRUE(gs$available)) "available" else "not available",
       " (", gs$status, ")")

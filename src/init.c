@@ -13,6 +13,7 @@ SEXP rk_compile_r(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP rk_generate_r(SEXP, SEXP, SEXP, SEXP);
 SEXP rk_run_r(SEXP, SEXP, SEXP);
 SEXP rk_run_ranges_r(SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP rk_run_devices_r(SEXP, SEXP, SEXP);
 SEXP rk_last_threads_r(void);
 SEXP rk_ncores_r(void);
 SEXP rk_toolchain_r(void);
@@ -37,6 +38,7 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(rk_generate_r, 4),
   CALLDEF(rk_run_r, 3),
   CALLDEF(rk_run_ranges_r, 5),
+  CALLDEF(rk_run_devices_r, 3),
   CALLDEF(rk_last_threads_r, 0),
   CALLDEF(rk_ncores_r, 0),
   CALLDEF(rk_toolchain_r, 0),

@@ -172,19 +172,21 @@ SEXP rk_compile_gpu_r(SEXP formula, SEXP args, SEXP precision, SEXP scheme, SEXP
 
 /* list(report = <the engine's situation report>, available = TRUE/FALSE,
  * status = "ok" | "no-driver" | "no-nvrtc" | "init-failed" | "no-device" |
- * "unsupported").  Probes (loads libcuda and libnvrtc, initialises the
+ * "unsupported", devices = the number of devices the driver sees).  Probes (loads libcuda and libnvrtc, initialises the
  * driver) on each call; cheap after the first. */
 SEXP rk_gpu_status_r(void) {
   char *buf = R_alloc(16384, 1);
   int st = rk_gpu_status(buf, 16384);
-  SEXP res = PROTECT(Rf_allocVector(VECSXP, 3));
+  SEXP res = PROTECT(Rf_allocVector(VECSXP, 4));
   SET_VECTOR_ELT(res, 0, Rf_mkString(buf));
   SET_VECTOR_ELT(res, 1, Rf_ScalarLogical(st == RK_GPU_OK));
   SET_VECTOR_ELT(res, 2, Rf_mkString(rk_gpu_status_name(st)));
-  SEXP nms = PROTECT(Rf_allocVector(STRSXP, 3));
+  SET_VECTOR_ELT(res, 3, Rf_ScalarInteger(rk_gpu_device_count()));
+  SEXP nms = PROTECT(Rf_allocVector(STRSXP, 4));
   SET_STRING_ELT(nms, 0, Rf_mkChar("report"));
   SET_STRING_ELT(nms, 1, Rf_mkChar("available"));
   SET_STRING_ELT(nms, 2, Rf_mkChar("status"));
+  SET_STRING_ELT(nms, 3, Rf_mkChar("devices"));
   Rf_setAttrib(res, R_NamesSymbol, nms);
   UNPROTECT(2);
   return res;
@@ -333,6 +335,31 @@ static SEXP run(SEXP ptr, SEXP inputs, SEXP nthreads, SEXP ranges_i, SEXP ranges
 
 SEXP rk_run_r(SEXP ptr, SEXP inputs, SEXP nthreads) {
   return run(ptr, inputs, nthreads, R_NilValue, R_NilValue, 0);
+}
+
+/* A GPU kernel run over several devices (rk_run_devices): `devices`, the
+ * device numbers (checked in R/ and again by the engine). */
+SEXP rk_run_devices_r(SEXP ptr, SEXP inputs, SEXP devices) {
+  SEXP res = R_NilValue;
+  rk_kernel *k = kernel_of(ptr, &res);
+  if (!k) return res;
+  if (TYPEOF(devices) != INTSXP || XLENGTH(devices) < 1 || XLENGTH(devices) > 64)
+    Rf_error("internal error: `devices` must be 1 to 64 integers (%s:%d)", __FILE__, __LINE__);
+  rk_input in[256];
+  int nin = 0;
+  inputs_of(inputs, in, &nin);
+  rk_error e;
+  rk_error_init(&e);
+  int64_t nout;
+  if (rk_check_inputs(k, in, nin, &nout, &e) != RK_OK) return engine_error(&e, NULL);
+  if (nout > INT32_MAX) Rf_error("the result would have %lld rows; R matrices hold at most %d",
+                                 (long long)nout, INT32_MAX);
+  SEXP out = PROTECT(Rf_allocMatrix(REALSXP, (int)nout, rk_kernel_outdim(k)));
+  int rc = rk_run_devices(k, INTEGER(devices), (int)XLENGTH(devices), in, nin, REAL(out),
+                          interrupt_pending, NULL, &e);
+  if (rc != RK_OK) res = engine_error(&e, NULL);
+  UNPROTECT(1);
+  return rc == RK_OK ? out : res;
 }
 
 /* ranges_i: for a kernel whose output rows are i (a reduction over j),

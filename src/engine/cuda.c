@@ -459,7 +459,7 @@ int cuda_build(const char *src, const rk_options *o, rk_kernel *proto, rk_error 
     }
   }
   void *entry = NULL, *merge = NULL;
-  int rc = gpu_module(dev.ordinal, proto->hash, blob, &entry, &merge, err);
+  int rc = gpu_module(dev.ordinal, proto->hash, blob, len, &entry, &merge, err);
   free(blob);
   rk_kernel *k = rc == RK_OK ? malloc(sizeof *k) : NULL;
   if (!k) {
@@ -489,9 +489,6 @@ int cuda_build(const char *src, const rk_options *o, rk_kernel *proto, rk_error 
 
 /* ------------------------------------------------------------ run */
 
-/* One kernel on all its inputs (k->nargs of them): copies in, launches in
- * chunks of rows (split over the reduced index when the rows are few),
- * copies the nout x outdim doubles back into out. */
 /* Device copies of the inputs (darg[], zeroed first: the caller frees
  * them, also on error) and the device array of their addresses. */
 static int upload_inputs(const rk_kernel *k, const rk_input *in, gpu_ptr *darg, gpu_ptr *dptrs,
@@ -523,15 +520,99 @@ static int upload_inputs(const rk_kernel *k, const rk_input *in, gpu_ptr *darg, 
   return rc;
 }
 
-static int run_one(const rk_kernel *k, const rk_input *in, const int64_t rows[2], double *out,
-                   const gpu_device *dev, rk_interrupt_fn intr, void *intr_data, rk_error *err) {
-  const int64_t nout = rows[k->outcat], nred = rows[1 - k->outcat];
+/* Runs over one or several devices (cuda_run_one, cuda_run_devices).
+ *
+ * The plan is the first device's, whatever the number of devices: chunks
+ * of rows of about CUDA_CHUNK_PAIRS pairs (at least four waves of blocks of
+ * the first device), each split over the reduced index into nsplit parts
+ * when it has too few blocks.  Each chunk's blocks are then shared among
+ * the devices in contiguous pieces, in proportion to their multiprocessors;
+ * a piece keeps its chunk's nsplit.  A row's value depends only on the
+ * tiles it meets and their order, that is on nsplit: the result is the
+ * same, bit for bit, as on the first device alone (devices of one
+ * architecture running the same binary).
+ *
+ * Every device has its own copy of the inputs, its output array and
+ * scratch, in its primary context; the launches of a chunk are queued on
+ * each device's default stream in turn (asynchronous: the devices compute
+ * together), then every device is synchronised, its piece of rows copied
+ * back, and the interrupt callback polled (on the calling thread). */
+typedef struct dev_run {
+  gpu_device dev;
+  void *entry, *merge;
+  int opened;                 /* resources below may be live               */
   gpu_ptr darg[RK_MAX_ARGS];
-  gpu_ptr dptrs = 0, dout = 0, dpv = 0, dpi = 0, dnone = 0;
-  size_t pv_bytes = 0, pi_bytes = 0;
+  gpu_ptr dptrs, dout, dpv, dpi;
+  size_t pv_bytes, pi_bytes;
+  int64_t a, b;               /* this device's rows of the current chunk   */
+} dev_run;
+
+/* makes device r's context current; 0 on success */
+static int dev_use(dev_run *r, rk_error *err) { return gpu_open(r->dev.ordinal, NULL, err); }
+
+static int grow(gpu_ptr *p, size_t *have, size_t need, rk_error *err) {
+  if (need <= *have) return RK_OK;
+  gpu_free(*p);
+  *p = 0;
+  *have = 0;
+  int rc = gpu_alloc(p, need, err);
+  if (rc == RK_OK) *have = need;
+  return rc;
+}
+
+/* the devices: opened, checked (distinct), the kernel's module on each */
+static int devices_open(const rk_kernel *k, const int *devs, int ndev, dev_run *R, rk_error *err) {
+  const int kd = k->device < 0 ? 0 : k->device;
+  for (int d = 0; d < ndev; d++) {
+    int o = devs[d] < 0 ? 0 : devs[d];
+    for (int e = 0; e < d; e++) {
+      if (R[e].dev.ordinal == o) {
+        rk_seterr(err, RK_EARG, -1, "GPU device %d is listed twice", o);
+        return err->code;
+      }
+    }
+    if (gpu_open(o, &R[d].dev, err) != RK_OK) return err->code;
+    if (o == kd) {
+      R[d].entry = k->cu_entry;
+      R[d].merge = k->cu_merge;
+    } else if (gpu_module_on(o, k->hash, &R[d].entry, &R[d].merge, err) != RK_OK) {
+      char why[sizeof err->msg];
+      snprintf(why, sizeof why, "%s", err->msg);
+      rk_seterr(err, err->code, -1,
+                "GPU device %d cannot run the kernel compiled for device %d (use devices of one "
+                "architecture): %.700s", o, kd, why);
+      return err->code;
+    }
+  }
+  return RK_OK;
+}
+
+static int run_devices(const rk_kernel *k, const int *devs, int ndev, const rk_input *in,
+                       const int64_t rows[2], double *out, rk_interrupt_fn intr, void *intr_data,
+                       rk_error *err) {
+  if (ndev < 1 || ndev > 64) {
+    rk_seterr(err, RK_EARG, -1, "the GPU devices must be 1 to 64 device numbers, not %d", ndev);
+    return err->code;
+  }
+  dev_run *R = calloc((size_t)ndev, sizeof *R);
+  if (!R) {
+    rk_seterr(err, RK_ENOMEM, -1, "out of memory");
+    return err->code;
+  }
+  const int64_t nout = rows[k->outcat], nred = rows[1 - k->outcat];
   const size_t out_bytes = (size_t)nout * (size_t)k->outdim * sizeof(double);
-  int rc = upload_inputs(k, in, darg, &dptrs, err);
-  if (rc == RK_OK) rc = gpu_alloc(&dout, out_bytes, err);
+  int rc = devices_open(k, devs, ndev, R, err);
+  /* inputs and output array on every device */
+  for (int d = 0; rc == RK_OK && d < ndev; d++) {
+    rc = dev_use(&R[d], err);
+    if (rc != RK_OK) break;
+    R[d].opened = 1;
+    rc = upload_inputs(k, in, R[d].darg, &R[d].dptrs, err);
+    if (rc == RK_OK) rc = gpu_alloc(&R[d].dout, out_bytes, err);
+  }
+  const gpu_device *dev = &R[0].dev;   /* the plan's */
+  double wsum = 0;
+  for (int d = 0; d < ndev; d++) wsum += R[d].dev.sms;
   const int64_t B = k->cu_block;
   const int64_t ntiles = (nred + B - 1) / B;
   int64_t chunk = (int64_t)(CUDA_CHUNK_PAIRS / (double)(nred > 0 ? nred : 1));
@@ -545,51 +626,77 @@ static int run_one(const rk_kernel *k, const rk_input *in, const int64_t rows[2]
       nsplit = (target + nb - 1) / nb;
       if (nsplit > ntiles / 2) nsplit = ntiles / 2;
       if (nsplit > CUDA_MAX_SPLIT) nsplit = CUDA_MAX_SPLIT;
-      if (nsplit > dev->max_grid_y) nsplit = dev->max_grid_y;
+      for (int d = 0; d < ndev; d++)
+        if (nsplit > R[d].dev.max_grid_y) nsplit = R[d].dev.max_grid_y;
       if (nsplit < 1) nsplit = 1;
     }
-    if (nsplit > 1) {
-      size_t n = (size_t)(r1 - r0) * (size_t)nsplit;
-      size_t need_v = n * (size_t)k->cu_acc * (size_t)k->cu_accbytes;
-      size_t need_i = n * (size_t)k->cu_idx * 8;
-      if (need_v > pv_bytes) {
-        gpu_free(dpv);
-        dpv = 0;
-        pv_bytes = 0;
-        rc = gpu_alloc(&dpv, need_v, err);
-        if (rc != RK_OK) break;
-        pv_bytes = need_v;
+    /* queue the pieces, one device after the other */
+    double wacc = 0;
+    for (int d = 0; rc == RK_OK && d < ndev; d++) {
+      dev_run *r = &R[d];
+      int64_t blo = (int64_t)((double)nb * wacc / wsum);
+      wacc += r->dev.sms;
+      int64_t bhi = d == ndev - 1 ? nb : (int64_t)((double)nb * wacc / wsum);
+      r->a = r0 + blo * B;
+      r->b = r0 + bhi * B < r1 ? r0 + bhi * B : r1;
+      if (r->b <= r->a) {
+        r->a = r->b = 0;
+        continue;
       }
-      if (need_i > pi_bytes) {
-        gpu_free(dpi);
-        dpi = 0;
-        pi_bytes = 0;
-        rc = gpu_alloc(&dpi, need_i, err);
+      rc = dev_use(r, err);
+      if (rc != RK_OK) break;
+      if (nsplit > 1) {
+        size_t n = (size_t)(r->b - r->a) * (size_t)nsplit;
+        rc = grow(&r->dpv, &r->pv_bytes, n * (size_t)k->cu_acc * (size_t)k->cu_accbytes, err);
+        if (rc == RK_OK) rc = grow(&r->dpi, &r->pi_bytes, n * (size_t)k->cu_idx * 8, err);
         if (rc != RK_OK) break;
-        pi_bytes = need_i;
+      }
+      gpu_ptr dnone = 0;
+      long long a_nout = nout, a_nred = nred, a_r0 = r->a, a_r1 = r->b;
+      int a_nsplit = (int)nsplit;
+      void *params[] = {&a_nout, &a_nred, &a_r0, &a_r1, &r->dptrs, &r->dout, &r->dpv, &r->dpi,
+                        &dnone, &dnone};
+      unsigned nbd = (unsigned)((r->b - r->a + B - 1) / B);
+      rc = gpu_launch(r->entry, nbd, (unsigned)nsplit, (unsigned)B, (unsigned)k->cu_shmem, params,
+                      err);
+      if (rc == RK_OK && nsplit > 1) {
+        void *mparams[] = {&a_nout, &a_r0, &a_r1, &a_nsplit, &r->dout, &r->dpv, &r->dpi};
+        rc = gpu_launch(r->merge, nbd, 1, (unsigned)B, 0, mparams, err);
       }
     }
-    long long a_nout = nout, a_nred = nred, a_r0 = r0, a_r1 = r1;
-    int a_nsplit = (int)nsplit;
-    void *params[] = {&a_nout, &a_nred, &a_r0, &a_r1, &dptrs, &dout, &dpv, &dpi, &dnone, &dnone};
-    rc = gpu_launch(k->cu_entry, (unsigned)nb, (unsigned)nsplit, (unsigned)B, (unsigned)k->cu_shmem,
-                    params, err);
-    if (rc == RK_OK && nsplit > 1) {
-      void *mparams[] = {&a_nout, &a_r0, &a_r1, &a_nsplit, &dout, &dpv, &dpi};
-      rc = gpu_launch(k->cu_merge, (unsigned)nb, 1, (unsigned)B, 0, mparams, err);
+    /* wait for every device; several devices: copy each piece back now */
+    for (int d = 0; rc == RK_OK && d < ndev; d++) {
+      dev_run *r = &R[d];
+      if (r->b <= r->a) continue;
+      rc = dev_use(r, err);
+      if (rc == RK_OK) rc = gpu_sync(err);
+      for (int c = 0; ndev > 1 && rc == RK_OK && c < k->outdim; c++) {
+        size_t at = (size_t)r->a + (size_t)c * (size_t)nout;
+        rc = gpu_download(out + at, r->dout + (gpu_ptr)(at * sizeof(double)),
+                          (size_t)(r->b - r->a) * sizeof(double), err);
+      }
     }
-    if (rc == RK_OK) rc = gpu_sync(err);
     if (rc == RK_OK && r1 < nout && intr && intr(intr_data)) {
       rk_seterr(err, RK_EINTERRUPT, -1, "interrupted");
       rc = err->code;
     }
   }
-  if (rc == RK_OK) rc = gpu_download(out, dout, out_bytes, err);
-  for (int p = 0; p < k->nargs; p++) gpu_free(darg[p]);
-  gpu_free(dptrs);
-  gpu_free(dout);
-  gpu_free(dpv);
-  gpu_free(dpi);
+  if (rc == RK_OK && ndev == 1) rc = gpu_download(out, R[0].dout, out_bytes, err);
+  /* every device's memory, in its own context, on every path */
+  for (int d = 0; d < ndev; d++) {
+    dev_run *r = &R[d];
+    if (!r->opened) continue;
+    rk_error e2;
+    rk_error_init(&e2);
+    dev_use(r, &e2);
+    rk_error_clear(&e2);
+    for (int p = 0; p < k->nargs; p++) gpu_free(r->darg[p]);
+    gpu_free(r->dptrs);
+    gpu_free(r->dout);
+    gpu_free(r->dpv);
+    gpu_free(r->dpi);
+  }
+  free(R);
   return rc;
 }
 
@@ -643,9 +750,14 @@ int cuda_run_ranges(const rk_kernel *k, const rk_input *in, const int64_t rows[2
  * it for both backends: a gradient's forward kernel, row sums). */
 int cuda_run_one(const rk_kernel *k, const rk_input *in, const int64_t rows[2], double *out,
                  rk_interrupt_fn intr, void *intr_data, rk_error *err) {
-  gpu_device dev;
-  if (gpu_open(k->device, &dev, err) != RK_OK) return err->code;
-  return run_one(k, in, rows, out, &dev, intr, intr_data, err);
+  int d = k->device;
+  return run_devices(k, &d, 1, in, rows, out, intr, intr_data, err);
+}
+
+int cuda_run_devices(const rk_kernel *k, const int *devs, int ndev, const rk_input *in,
+                     const int64_t rows[2], double *out, rk_interrupt_fn intr, void *intr_data,
+                     rk_error *err) {
+  return run_devices(k, devs, ndev, in, rows, out, intr, intr_data, err);
 }
 
 /* ------------------------------------------------------------ compile-only check */

@@ -155,6 +155,20 @@ int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out,
            int nthreads, rk_interrupt_fn intr, void *intr_data,
            rk_error *err);
 
+/* rk_run for a GPU kernel on several devices in this process: the output
+ * rows of each launch chunk are shared among devices[0 .. ndevices-1] (in
+ * proportion to their multiprocessors), each with its own copy of the
+ * inputs and its own context; a gradient's forward kernel and row sums run
+ * the same way.  The kernel is loaded on every device from the binary
+ * compiled for its own (rk_options.device), so the devices must be able to
+ * run it (one architecture).  The plan of chunks and reduced-index splits
+ * is the first device's: the result is bit for bit the one of rk_run on
+ * devices[0] alone.  RK_EARG: a CPU kernel, no device, a device listed
+ * twice or one the driver does not have (the message says which). */
+int rk_run_devices(const rk_kernel *k, const int *devices, int ndevices, const rk_input *in,
+                   int nin, double *out, rk_interrupt_fn intr, void *intr_data,
+                   rk_error *err);
+
 /* Block-sparse reductions (KeOps' "ranges"): the output rows are cut into
  * blocks, and block b is reduced only over its own list of ranges of the
  * reduced index.  All indices are 0-based, ranges half-open:
@@ -177,8 +191,9 @@ typedef struct rk_ranges {
 /* rk_run restricted to ranges: r_out_i is used by kernels whose output
  * rows are the i index (reductions over j), r_out_j by those over i (a
  * gradient may run one of each: its forward kernel and itself); either may
- * be NULL when no kernel needs it.  CPU and GPU.  RK_EARG when the ranges
- * are inconsistent (the message says which entry). */
+ * be NULL when no kernel needs it.  CPU and GPU (on the kernel's own
+ * device: there is no block-sparse run over several devices).  RK_EARG
+ * when the ranges are inconsistent (the message says which entry). */
 int rk_run_ranges(const rk_kernel *k, const rk_input *in, int nin, double *out,
                   const rk_ranges *r_out_i, const rk_ranges *r_out_j, int nthreads,
                   rk_interrupt_fn intr, void *intr_data, rk_error *err);
@@ -266,6 +281,8 @@ int rk_gpu_status(char *report, size_t n);
 const char *rk_gpu_status_name(int status);
 /* 1 when rk_gpu_status() would return RK_GPU_OK (probed once, cached) */
 int rk_gpu_available(void);
+/* the number of devices the driver sees (0 without a usable driver) */
+int rk_gpu_device_count(void);
 
 /* Compile-only check, no GPU needed (only libnvrtc): generates the CUDA
  * source of the formula (every kernel of it: a gradient's forward kernel

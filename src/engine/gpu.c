@@ -18,10 +18,13 @@
  *               GPU_MISSING (CuPy's SoftLink).  The outcome is cached.
  *   driver      cuInit once (outcome cached); the primary context of each
  *               device used is retained once and made current before every
- *               use (the R thread is the only caller).
+ *               use (the R thread is the only caller; a run over several
+ *               devices switches between their contexts).
  *   modules     one per (kernel hash, device), loaded once, kept until
  *               rk_gpu_unload(): rk_unload_all() frees kernels, not modules,
- *               and a kernel compiled again finds its module here.
+ *               and a kernel compiled again finds its module here.  Each
+ *               keeps a copy of its image, so that a run over several
+ *               devices (cuda.c) loads the same kernel on the others.
  *   errors      every return code is checked and becomes an rk_error whose
  *               message names the call and the CUDA error.
  *   unload      rk_gpu_unload() drops the GPU kernels of the memo, unloads
@@ -319,13 +322,15 @@ typedef struct gpu_mod {
   int ordinal;
   CUmodule mod;
   CUfunction entry, merge;
+  void *image;       /* a copy of the image, for loading it on other devices */
+  size_t len;
   struct gpu_mod *next;
 } gpu_mod;
 
 static gpu_mod *mods;
 
-int gpu_module(int ordinal, const char *hash, const void *image, void **entry, void **merge,
-               rk_error *err) {
+int gpu_module(int ordinal, const char *hash, const void *image, size_t len, void **entry,
+               void **merge, rk_error *err) {
   int o = ordinal < 0 ? 0 : ordinal;
   for (gpu_mod *m = mods; m; m = m->next) {
     if (m->ordinal == o && strcmp(m->hash, hash) == 0) {
@@ -336,12 +341,17 @@ int gpu_module(int ordinal, const char *hash, const void *image, void **entry, v
   }
   gpu_mod *m = calloc(1, sizeof *m);
   char *log = calloc(1, 16384);
-  if (!m || !log) {
+  if (m) m->image = malloc(len + 1);
+  if (!m || !log || !m->image) {
+    if (m) free(m->image);
     free(m);
     free(log);
     rk_seterr(err, RK_ENOMEM, -1, "out of memory");
     return err->code;
   }
+  memcpy(m->image, image, len);
+  ((char *)m->image)[len] = '\0';  /* PTX is text */
+  m->len = len;
   int opts[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
   void *vals[2] = {log, (void *)(uintptr_t)16384};
   CUresult rc = gpu_cu.cuModuleLoadDataEx(&m->mod, image, 2, opts, vals);
@@ -362,6 +372,7 @@ int gpu_module(int ordinal, const char *hash, const void *image, void **entry, v
     } else {
       free(log);
     }
+    free(m->image);
     free(m);
     return err->code;
   }
@@ -371,6 +382,7 @@ int gpu_module(int ordinal, const char *hash, const void *image, void **entry, v
   if (rc != CUDA_SUCCESS) {
     cu_fail(err, RK_ELOAD, rc, "cuModuleGetFunction", "the compiled GPU kernel has no entry point");
     gpu_cu.cuModuleUnload(m->mod);
+    free(m->image);
     free(m);
     return err->code;
   }
@@ -381,6 +393,27 @@ int gpu_module(int ordinal, const char *hash, const void *image, void **entry, v
   *entry = m->entry;
   *merge = m->merge;
   return RK_OK;
+}
+
+int gpu_module_on(int ordinal, const char *hash, void **entry, void **merge, rk_error *err) {
+  int o = ordinal < 0 ? 0 : ordinal;
+  const gpu_mod *any = NULL;
+  for (gpu_mod *m = mods; m; m = m->next) {
+    if (strcmp(m->hash, hash) != 0) continue;
+    if (m->ordinal == o) {
+      *entry = m->entry;
+      *merge = m->merge;
+      return RK_OK;
+    }
+    any = m;
+  }
+  if (!any) {
+    rk_seterr(err, RK_EINTERNAL, -1, "internal error: GPU kernel %.8s is not loaded (%s:%d)", hash,
+              __FILE__, __LINE__);
+    return err->code;
+  }
+  /* gpu_module copies the image before it links the new module first */
+  return gpu_module(o, hash, any->image, any->len, entry, merge, err);
 }
 
 /* ------------------------------------------------------------ memory, launches */
@@ -645,6 +678,11 @@ int rk_gpu_status(char *report, size_t n) {
 
 int rk_gpu_available(void) { return probe(NULL) == RK_GPU_OK; }
 
+int rk_gpu_device_count(void) {
+  probe(NULL);
+  return drv_state > 0 ? ndev : 0;
+}
+
 /* ------------------------------------------------------------ unload */
 
 void rk_gpu_unload(void) {
@@ -655,6 +693,7 @@ void rk_gpu_unload(void) {
     if (m->ordinal < GPU_MAX_DEVICES && ctxs[m->ordinal] &&
         gpu_cu.cuCtxSetCurrent(ctxs[m->ordinal]) == CUDA_SUCCESS)
       gpu_cu.cuModuleUnload(m->mod);
+    free(m->image);
     free(m);
   }
   for (int o = 0; o < GPU_MAX_DEVICES; o++) {

@@ -342,6 +342,11 @@ int cuda_run_ranges(const rk_kernel *k, const rk_input *in, const int64_t rows[2
                     int64_t nred_ranges, rk_interrupt_fn intr, void *intr_data, rk_error *err);
 int cuda_run_one(const rk_kernel *k, const rk_input *in, const int64_t rows[2], double *out,
                  rk_interrupt_fn intr, void *intr_data, rk_error *err);
+/* the same over devices devs[0 .. ndev-1] (rk_run_devices): the output rows
+ * of each launch chunk shared among them */
+int cuda_run_devices(const rk_kernel *k, const int *devs, int ndev, const rk_input *in,
+                     const int64_t rows[2], double *out, rk_interrupt_fn intr, void *intr_data,
+                     rk_error *err);
 
 /* gpu.c: libcuda and libnvrtc at run time; every return code checked and
  * turned into an rk_error */
@@ -365,9 +370,14 @@ int gpu_nvrtc_compile(const char *src, const char *name, const char *arch, int c
 /* driver loaded, cuInit, device `ordinal` (-1: 0), its primary context
  * current on this thread */
 int gpu_open(int ordinal, gpu_device *dev, rk_error *err);
-/* the module of `hash` on the device (loaded once), and its two kernels */
-int gpu_module(int ordinal, const char *hash, const void *image, void **entry,
+/* the module of `hash` on the device (loaded once from image, len bytes),
+ * and its two kernels */
+int gpu_module(int ordinal, const char *hash, const void *image, size_t len, void **entry,
                void **merge, rk_error *err);
+/* the module of `hash` on device `ordinal`, loaded there from the image of
+ * the same kernel on another device when it is not yet (runs over several
+ * devices); the device's context must be current */
+int gpu_module_on(int ordinal, const char *hash, void **entry, void **merge, rk_error *err);
 int gpu_alloc(gpu_ptr *p, size_t bytes, rk_error *err);
 void gpu_free(gpu_ptr p);
 int gpu_upload(gpu_ptr dst, const void *src, size_t bytes, rk_error *err);

@@ -392,9 +392,16 @@ static int run_kernel_ranges(const rk_kernel *k, const rk_input *in, int64_t row
 
 /* one kernel on the backend it was built for; ranges: NULL, or the pair
  * for output rows i / j (the kernel's own is picked) */
+/* devs: NULL, or the ndev GPU devices a run without ranges shares its
+ * output rows over (rk_run_devices) */
+typedef struct run_devs {
+  const int *devs;
+  int ndev;
+} run_devs;
+
 static int run_any(const rk_kernel *k, const rk_input *in, int64_t rows[2], double *out,
-                   const rk_ranges *const *ranges, int nthreads, rk_interrupt_fn intr,
-                   void *intr_data, rk_error *err) {
+                   const rk_ranges *const *ranges, const run_devs *dv, int nthreads,
+                   rk_interrupt_fn intr, void *intr_data, rk_error *err) {
   if (ranges) {
     const rk_ranges *rg = ranges[k->outcat == RK_CAT_I ? 0 : 1];
     if (!rg) {
@@ -416,30 +423,48 @@ static int run_any(const rk_kernel *k, const rk_input *in, int64_t rows[2], doub
     }
     return run_kernel_ranges(k, in, rows, out, rg, nthreads, intr, intr_data, err);
   }
+  if (k->backend == RK_BACKEND_GPU && dv)
+    return cuda_run_devices(k, dv->devs, dv->ndev, in, rows, out, intr, intr_data, err);
   if (k->backend == RK_BACKEND_GPU) return cuda_run_one(k, in, rows, out, intr, intr_data, err);
   return run_kernel(k, in, rows, out, nthreads, intr, intr_data, err);
 }
 
 static int run_all(const rk_kernel *k, const rk_input *in, int nin, double *out,
-                   const rk_ranges *const *ranges, int nthreads, rk_interrupt_fn intr,
-                   void *intr_data, rk_error *err);
+                   const rk_ranges *const *ranges, const run_devs *dv, int nthreads,
+                   rk_interrupt_fn intr, void *intr_data, rk_error *err);
 
 int rk_run(const rk_kernel *k, const rk_input *in, int nin, double *out, int nthreads,
            rk_interrupt_fn intr, void *intr_data, rk_error *err) {
-  return run_all(k, in, nin, out, NULL, nthreads, intr, intr_data, err);
+  return run_all(k, in, nin, out, NULL, NULL, nthreads, intr, intr_data, err);
+}
+
+int rk_run_devices(const rk_kernel *k, const int *devices, int ndevices, const rk_input *in,
+                   int nin, double *out, rk_interrupt_fn intr, void *intr_data, rk_error *err) {
+  rk_error_clear(err);
+  if (k->backend != RK_BACKEND_GPU) {
+    rk_seterr(err, RK_EARG, -1, "a run over several GPU devices needs a GPU kernel");
+    return err->code;
+  }
+  if (!devices || ndevices < 1 || ndevices > 64) {
+    rk_seterr(err, RK_EARG, -1, "the GPU devices must be 1 to 64 device numbers, not %d",
+              devices ? ndevices : 0);
+    return err->code;
+  }
+  run_devs dv = {devices, ndevices};
+  return run_all(k, in, nin, out, NULL, &dv, 0, intr, intr_data, err);
 }
 
 int rk_run_ranges(const rk_kernel *k, const rk_input *in, int nin, double *out,
                   const rk_ranges *r_out_i, const rk_ranges *r_out_j, int nthreads,
                   rk_interrupt_fn intr, void *intr_data, rk_error *err) {
   const rk_ranges *ranges[2] = {r_out_i, r_out_j};
-  return run_all(k, in, nin, out, ranges, nthreads, intr, intr_data, err);
+  return run_all(k, in, nin, out, ranges, NULL, nthreads, intr, intr_data, err);
 }
 
 /* a kernel, its forward kernel first (gradients), row sums (Pm gradients) */
 static int run_all(const rk_kernel *k, const rk_input *in, int nin, double *out,
-                   const rk_ranges *const *ranges, int nthreads, rk_interrupt_fn intr,
-                   void *intr_data, rk_error *err) {
+                   const rk_ranges *const *ranges, const run_devs *dv, int nthreads,
+                   rk_interrupt_fn intr, void *intr_data, rk_error *err) {
   int64_t rows[2];
   if (check_rows(k, in, nin, rows, err) != RK_OK) return err->code;
   rk_input all[RK_MAX_ARGS];
@@ -455,7 +480,7 @@ static int run_all(const rk_kernel *k, const rk_input *in, int nin, double *out,
       rk_seterr(err, RK_ENOMEM, -1, "out of memory");
       return err->code;
     }
-    rc = run_any(f, in, rows, saved, ranges, nthreads, intr, intr_data, err);
+    rc = run_any(f, in, rows, saved, ranges, dv, nthreads, intr, intr_data, err);
     if (rc != RK_OK) goto done;
     all[nin].data = saved;
     all[nin].nrow = n;
@@ -470,7 +495,7 @@ static int run_all(const rk_kernel *k, const rk_input *in, int nin, double *out,
       rc = err->code;
       goto done;
     }
-    rc = run_any(k, all, rows, tmp, ranges, nthreads, intr, intr_data, err);
+    rc = run_any(k, all, rows, tmp, ranges, dv, nthreads, intr, intr_data, err);
     if (rc != RK_OK) goto done;
     for (int c = 0; c < k->outdim; c++) {
       double s = 0;
@@ -478,7 +503,7 @@ static int run_all(const rk_kernel *k, const rk_input *in, int nin, double *out,
       out[c] = s;
     }
   } else {
-    rc = run_any(k, all, rows, out, ranges, nthreads, intr, intr_data, err);
+    rc = run_any(k, all, rows, out, ranges, dv, nthreads, intr, intr_data, err);
   }
 done:
   free(saved);

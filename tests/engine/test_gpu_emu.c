@@ -9,8 +9,9 @@
  * choice (CUBIN, or PTX when the device is newer than NVRTC), the disk
  * cache and the memo, module loading, the launch geometry with its split
  * of the reduced index and the merge kernel, the gradient orchestration
- * (forward kernel, row sums), copies in and out, and the freeing of device
- * memory on every path (failures injected).  Every result is compared with
+ * (forward kernel, row sums), copies in and out, runs over two devices
+ * (FAKECUDA_NDEV=2: rows shared, results identical to one device), and the
+ * freeing of device memory on every path (failures injected).  Every result is compared with
  * the CPU backend on the same data.
  *
  *   test_gpu_emu DIR      DIR holds libfakecuda.so and libfakenvrtc.so
@@ -426,6 +427,179 @@ static void failures(void) {
   free_data(&d);
 }
 
+/* ------------------------------------------------------------ several devices */
+
+static int (*live_on)(int), (*launches_on)(int);
+static void (*fail_launch_on)(int);
+
+/* rk_run_devices over devs against rk_run on devs[0]'s kernel alone (bit
+ * for bit) and the CPU (tolerance); launches on every device when the
+ * output has rows enough for both, nothing left on any device */
+static void compare_devices(const char *f, const char *const *decls, int nd, rk_precision prec,
+                            int64_t M, int64_t N, const int *devs, int ndev) {
+  const char *pn = prec == RK_F32 ? "float32" : "float64";
+  rk_error e;
+  rk_error_init(&e);
+  rk_kernel *kc = NULL, *kg = NULL;
+  if (!check(compile(f, decls, nd, prec, RK_SCHEME_AUTO, RK_BACKEND_CPU, -1, &kc, &e) == RK_OK &&
+                 compile(f, decls, nd, prec, RK_SCHEME_AUTO, RK_BACKEND_GPU, devs[0], &kg, &e) ==
+                     RK_OK,
+             "devices: %s [%s]: compile: %s", f, pn, e.msg)) {
+    rk_error_clear(&e);
+    return;
+  }
+  data d;
+  make_data(kc, M, N, &d);
+  int64_t nout = 0;
+  rk_check_inputs(kg, d.in, d.n, &nout, &e);
+  int cols = rk_kernel_outdim(kg);
+  size_t bytes = sizeof(double) * (size_t)(nout * cols);
+  double *oc = malloc(bytes), *o1 = malloc(bytes), *o2 = malloc(bytes);
+  for (int64_t q = 0; q < nout * cols; q++) o1[q] = o2[q] = -12345.0;
+  int l0 = launches_on(devs[0]), l1 = launches_on(devs[1]);
+  int rc = rk_run(kc, d.in, d.n, oc, 2, NULL, NULL, &e);
+  if (rc == RK_OK) rc = rk_run(kg, d.in, d.n, o1, 0, NULL, NULL, &e);
+  int mid0 = launches_on(devs[0]), mid1 = launches_on(devs[1]);
+  if (rc == RK_OK) rc = rk_run_devices(kg, devs, ndev, d.in, d.n, o2, NULL, NULL, &e);
+  if (check(rc == RK_OK, "devices: %s [%s] %lldx%lld: run: %s", f, pn, (long long)M, (long long)N,
+            e.msg)) {
+    check(memcmp(o1, o2, bytes) == 0, "devices: %s [%s] %lldx%lld: %d devices differ from one", f,
+          pn, (long long)M, (long long)N, ndev);
+    double err = max_err(o2, oc, nout, cols);
+    double tol = prec == RK_F32 ? 2e-5 : 1e-12;
+    check(err <= tol, "devices: %s [%s] %lldx%lld: GPU vs CPU error %.3g", f, pn, (long long)M,
+          (long long)N, err);
+    check(mid1 == l1 && mid0 > l0, "devices: %s: the one-device run launched on device %d only", f,
+          devs[0]);
+    /* both devices get blocks when the output has two blocks of rows or more */
+    if (nout >= 512)
+      check(launches_on(devs[0]) > mid0 && launches_on(devs[1]) > mid1,
+            "devices: %s %lldx%lld: launches on devices %d and %d: %d and %d", f, (long long)M,
+            (long long)N, devs[0], devs[1], launches_on(devs[0]) - mid0,
+            launches_on(devs[1]) - mid1);
+  }
+  check(live_allocations() == 0, "devices: %s: %d allocations left", f, live_allocations());
+  free(oc);
+  free(o1);
+  free(o2);
+  free_data(&d);
+  rk_error_clear(&e);
+}
+
+static void devices(void) {
+  rk_unload_all();
+  rk_gpu_unload();
+  setenv("FAKECUDA_NDEV", "2", 1);
+  char rep[8192];
+  int st = rk_gpu_status(rep, sizeof rep);
+  check(st == RK_GPU_OK && strstr(rep, "devices: 2") && strstr(rep, "[0] rkeops fake GPU 0") &&
+            strstr(rep, "[1] rkeops fake GPU 1"),
+        "two devices: the report lists both:\n%s", rep);
+  const char *decls[NDECLS + 2];
+  for (int d = 0; d < NDECLS; d++) decls[d] = DECLS[d];
+  decls[NDECLS] = "e = Vi(1)";
+  decls[NDECLS + 1] = NULL;
+  static const char *const f[] = {
+    "Sum_Reduction(Exp(-SqDist(x, y)) * b, 0)",
+    "Min_ArgMin_Reduction(SqDist(x, y) * b, 1)",
+    "KMin_ArgKMin_Reduction(SqDist(x, y), 3, 0)",
+    "LogSumExp_Reduction(-SqDist(x, y) * s, 1)",
+    "Grad(LogSumExp_Reduction(-SqDist(x, y) * b, 0), x, e)",     /* forward kernel */
+    "Grad(Sum_Reduction(Exp(-s * SqDist(x, y)) * b, 0), s, e)",  /* row sums */
+  };
+  /* rows over several blocks (no split), few rows (split, merge), one row */
+  static const int64_t sizes[][2] = {{1300, 300}, {600, 2000}, {67, 1100}, {1, 50}};
+  const int d01[] = {0, 1}, d10[] = {1, 0};
+  for (size_t q = 0; q < sizeof f / sizeof f[0]; q++) {
+    int axis = strstr(f[q], ", 1)") != NULL;
+    for (int s = 0; s < 4; s++)
+      compare_devices(f[q], decls, NDECLS + 1, s == 1 ? RK_F32 : RK_F64, sizes[s][axis],
+                      sizes[s][1 - axis], d01, 2);
+  }
+  /* the kernel compiled for device 1, run on 1 then 0 */
+  compare_devices(f[0], decls, NDECLS + 1, RK_F64, 1300, 300, d10, 2);
+  /* unequal devices: device 1 with three times the multiprocessors gets
+   * three quarters of the blocks; the plan stays device 0's */
+  rk_unload_all();
+  rk_gpu_unload();
+  setenv("FAKECUDA_SMS1", "12", 1);
+  compare_devices(f[0], decls, NDECLS + 1, RK_F64, 1300, 300, d01, 2);
+  compare_devices(f[4], decls, NDECLS + 1, RK_F32, 2100, 700, d01, 2);
+  unsetenv("FAKECUDA_SMS1");
+  rk_unload_all();
+  rk_gpu_unload();
+
+  /* bad device lists, a CPU kernel */
+  rk_error e;
+  rk_error_init(&e);
+  rk_kernel *kg = NULL, *kc = NULL;
+  if (!check(compile(f[4], decls, NDECLS + 1, RK_F64, RK_SCHEME_AUTO, RK_BACKEND_GPU, 0, &kg, &e) ==
+                 RK_OK &&
+                 compile(f[4], decls, NDECLS + 1, RK_F64, RK_SCHEME_AUTO, RK_BACKEND_CPU, -1, &kc,
+                         &e) == RK_OK,
+             "devices: compile: %s", e.msg)) {
+    rk_error_clear(&e);
+    unsetenv("FAKECUDA_NDEV");
+    return;
+  }
+  data d;
+  make_data(kg, 900, 700, &d);
+  int64_t nout;
+  rk_check_inputs(kg, d.in, d.n, &nout, &e);
+  double *out = malloc(sizeof(double) * (size_t)(nout * rk_kernel_outdim(kg)));
+  const int d00[] = {0, 0}, d02[] = {0, 2}, dm[] = {-1, 1};
+  int rc = rk_run_devices(kg, d00, 2, d.in, d.n, out, NULL, NULL, &e);
+  check(rc == RK_EARG && strstr(e.msg, "device 0 is listed twice"), "devices 0, 0: %s: %s",
+        rk_error_code_name(rc), e.msg);
+  rc = rk_run_devices(kg, d02, 2, d.in, d.n, out, NULL, NULL, &e);
+  check(rc == RK_EARG && strstr(e.msg, "no GPU device 2") && strstr(e.msg, "2 devices"),
+        "devices 0, 2 of 2: %s: %s", rk_error_code_name(rc), e.msg);
+  check(live_allocations() == 0, "bad device list: %d allocations left", live_allocations());
+  rc = rk_run_devices(kc, d01, 2, d.in, d.n, out, NULL, NULL, &e);
+  check(rc == RK_EARG && strstr(e.msg, "GPU kernel"), "a CPU kernel on devices: %s: %s",
+        rk_error_code_name(rc), e.msg);
+  rc = rk_run_devices(kg, d01, 0, d.in, d.n, out, NULL, NULL, &e);
+  check(rc == RK_EARG, "no device: %s", rk_error_code_name(rc));
+  rc = rk_run_devices(kg, dm, 2, d.in, d.n, out, NULL, NULL, &e);
+  check(rc == RK_OK, "devices -1 (the default, 0) and 1: %s", e.msg);
+
+  /* failures on either device: an error, nothing left on any device */
+  int n_ok = 0, n_oom = 0;
+  for (int n = 1; n <= 40; n++) {
+    fail_alloc_in(n);
+    rc = rk_run_devices(kg, d01, 2, d.in, d.n, out, NULL, NULL, &e);
+    fail_alloc_in(0);
+    n_ok += rc == RK_OK;
+    n_oom += rc == RK_ENOMEM;
+    check(rc == RK_OK || (rc == RK_ENOMEM && strstr(e.msg, "out of GPU memory")),
+          "devices: allocation %d fails: RK_ENOMEM expected, got %s: %s", n,
+          rk_error_code_name(rc), e.msg);
+    check(live_on(0) == 0 && live_on(1) == 0, "devices: allocation %d fails: %d + %d left", n,
+          live_on(0), live_on(1));
+    rk_error_clear(&e);
+  }
+  check(n_oom > 10 && n_ok > 0, "devices: the injected failures reached both devices (%d, %d)",
+        n_oom, n_ok);
+  for (int dv = 0; dv < 2; dv++) {
+    fail_launch_on(dv);
+    int before = launches_on(1 - dv);
+    rc = rk_run_devices(kg, d01, 2, d.in, d.n, out, NULL, NULL, &e);
+    fail_launch_on(-1);
+    check(rc == RK_EINTERNAL && strstr(e.msg, "CUDA_ERROR_LAUNCH_FAILED"),
+          "devices: launches on device %d fail: %s: %s", dv, rk_error_code_name(rc), e.msg);
+    check(dv == 1 ? launches_on(0) > before : 1, "devices: device 0 launched before device 1 failed");
+    check(live_on(0) == 0 && live_on(1) == 0, "devices: failed launch on %d: %d + %d left", dv,
+          live_on(0), live_on(1));
+    rk_error_clear(&e);
+  }
+  free(out);
+  free_data(&d);
+  rk_error_clear(&e);
+  rk_unload_all();
+  rk_gpu_unload();
+  unsetenv("FAKECUDA_NDEV");
+}
+
 /* a device newer than NVRTC knows: PTX for the newest known architecture */
 static void ptx_path(void) {
   rk_gpu_unload();
@@ -509,11 +683,14 @@ int main(int argc, char **argv) {
   HOOK(driver_errors, "fakecuda_errors");
   HOOK(fail_alloc_in, "fakecuda_fail_alloc_in");
   HOOK(fail_launch, "fakecuda_fail_launch");
+  HOOK(live_on, "fakecuda_live_allocations_on");
+  HOOK(launches_on, "fakecuda_launches_on");
+  HOOK(fail_launch_on, "fakecuda_fail_launch_on");
 #undef HOOK
   static const struct { const char *name; void (*fn)(void); } parts[] = {
     {"status", status}, {"cache and memo", cache_and_memo}, {"reductions", reductions},
     {"formulas", formulas}, {"ranges", ranges}, {"gradients", gradients}, {"failures", failures},
-    {"PTX path", ptx_path}};
+    {"several devices", devices}, {"PTX path", ptx_path}};
   for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);

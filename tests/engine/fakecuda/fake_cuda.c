@@ -14,11 +14,19 @@
  * current context.  Shared memory is filled with NaN before each block, so
  * a kernel reading a tile before it is written computes NaN.
  *
+ * Several devices: each has its own context; an allocation, a module
+ * and a launch belong to the device whose context was current, and copies,
+ * frees and launches with another device's context current fail
+ * (CUDA_ERROR_INVALID_VALUE / INVALID_CONTEXT), as a device would.
+ *
  * For the tests: fakecuda_live_allocations() (device memory not freed),
- * fakecuda_launches() (kernels launched), fakecuda_errors() (calls that
- * failed), fakecuda_fail_alloc_in(n) and fakecuda_fail_launch(on) (failure
- * injection), fakecuda_shutdown() (the launch threads return).  Environment: FAKECUDA_CC (compute capability, default 86),
- * FAKECUDA_SMS (multiprocessors, default 4), FAKECUDA_NDEV (devices,
+ * fakecuda_live_allocations_on(dev), fakecuda_launches() (kernels
+ * launched), fakecuda_launches_on(dev), fakecuda_errors() (calls that
+ * failed), fakecuda_fail_alloc_in(n), fakecuda_fail_launch(on) and
+ * fakecuda_fail_launch_on(dev) (failure injection: every launch, or those
+ * on one device), fakecuda_shutdown() (the launch threads return).  Environment: FAKECUDA_CC (compute capability, default 86),
+ * FAKECUDA_SMS (multiprocessors, default 4; FAKECUDA_SMS1 for device 1
+ * alone), FAKECUDA_NDEV (devices,
  * default 1), FAKECUDA_FAIL_INIT (cuInit fails).
  */
 #define _GNU_SOURCE
@@ -41,7 +49,9 @@ enum {
   E_UNKNOWN = 999
 };
 
-static int inited, current, nlaunch, nerrors;
+static int inited, nlaunch, nerrors;
+static int current = -1;            /* the device whose context is current */
+static int dev_launches[64];
 
 static int env_int(const char *name, int dflt) {
   const char *s = getenv(name);
@@ -54,7 +64,7 @@ static CUresult fail(CUresult rc) {
 
 /* ------------------------------------------------------------ test hooks */
 
-typedef struct alloc { void *p; size_t n; struct alloc *next; } alloc;
+typedef struct alloc { void *p; size_t n; int dev; struct alloc *next; } alloc;
 static alloc *allocs;
 
 int fakecuda_live_allocations(void) {
@@ -62,14 +72,27 @@ int fakecuda_live_allocations(void) {
   for (alloc *a = allocs; a; a = a->next) n++;
   return n;
 }
+int fakecuda_live_allocations_on(int dev) {
+  int n = 0;
+  for (alloc *a = allocs; a; a = a->next) n += a->dev == dev;
+  return n;
+}
 int fakecuda_launches(void) { return nlaunch; }
+int fakecuda_launches_on(int dev) { return dev >= 0 && dev < 64 ? dev_launches[dev] : 0; }
 int fakecuda_errors(void) { return nerrors; }
 
 /* failure injection: the n-th cuMemAlloc from now fails (0: none); every
  * launch fails while launch_fail is set */
-static int alloc_countdown, launch_fail;
+static int alloc_countdown, launch_fail, launch_fail_dev = -1;
 void fakecuda_fail_alloc_in(int n) { alloc_countdown = n; }
-void fakecuda_fail_launch(int on) { launch_fail = on; }
+void fakecuda_fail_launch(int on) {
+  launch_fail = on;
+  launch_fail_dev = -1;
+}
+void fakecuda_fail_launch_on(int dev) {
+  launch_fail = dev >= 0;
+  launch_fail_dev = dev;
+}
 
 /* ------------------------------------------------------------ init, devices */
 
@@ -113,7 +136,9 @@ CUresult cuDeviceGetAttribute(int *v, int attrib, int dev) {
   case 5: *v = 0x7fffffff; break;                    /* max grid x */
   case 6: *v = 65535; break;                         /* max grid y */
   case 8: *v = 49152; break;                         /* shared memory per block */
-  case 16: *v = env_int("FAKECUDA_SMS", 4); break;   /* multiprocessors */
+  case 16:                                           /* multiprocessors */
+    *v = env_int(dev == 1 && getenv("FAKECUDA_SMS1") ? "FAKECUDA_SMS1" : "FAKECUDA_SMS", 4);
+    break;
   case 75: *v = cc / 10; break;
   case 76: *v = cc % 10; break;
   case 97: *v = 49152; break;
@@ -146,16 +171,16 @@ CUresult cuDevicePrimaryCtxRelease_v2(int dev) {
 
 CUresult cuCtxSetCurrent(void *ctx) {
   if (ctx == NULL) {
-    current = 0;
+    current = -1;
     return OK;
   }
   uintptr_t c = (uintptr_t)ctx;
   if (c < 0x1000 || c >= 0x1000 + 64 || retained[c - 0x1000] <= 0) return fail(E_INVALID_CONTEXT);
-  current = 1;
+  current = (int)(c - 0x1000);
   return OK;
 }
 
-CUresult cuCtxSynchronize(void) { return current ? OK : fail(E_INVALID_CONTEXT); }
+CUresult cuCtxSynchronize(void) { return current >= 0 ? OK : fail(E_INVALID_CONTEXT); }
 
 /* ------------------------------------------------------------ memory */
 
@@ -166,7 +191,7 @@ CUresult cuMemGetInfo_v2(size_t *fr, size_t *tot) {
 }
 
 CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n) {
-  if (!current) return fail(E_INVALID_CONTEXT);
+  if (current < 0) return fail(E_INVALID_CONTEXT);
   if (n == 0) return fail(E_VALUE);
   if (alloc_countdown > 0 && --alloc_countdown == 0) return fail(E_OOM);
   alloc *a = malloc(sizeof *a);
@@ -179,6 +204,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n) {
   memset(m, 0xA5, n);  /* garbage, as device memory is */
   a->p = m;
   a->n = n;
+  a->dev = current;
   a->next = allocs;
   allocs = a;
   *p = (CUdeviceptr)(uintptr_t)m;
@@ -188,6 +214,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n) {
 CUresult cuMemFree_v2(CUdeviceptr p) {
   for (alloc **pp = &allocs; *pp; pp = &(*pp)->next) {
     if ((uintptr_t)(*pp)->p == p) {
+      if ((*pp)->dev != current) return fail(E_INVALID_CONTEXT);
       alloc *a = *pp;
       *pp = a->next;
       free(a->p);
@@ -198,24 +225,24 @@ CUresult cuMemFree_v2(CUdeviceptr p) {
   return fail(E_VALUE);
 }
 
-/* a live allocation holding [p, p + n) */
+/* a live allocation of the current device holding [p, p + n) */
 static int valid(CUdeviceptr p, size_t n) {
   for (alloc *a = allocs; a; a = a->next) {
     uintptr_t b = (uintptr_t)a->p;
-    if (p >= b && p + n <= b + a->n) return 1;
+    if (p >= b && p + n <= b + a->n) return a->dev == current;
   }
   return 0;
 }
 
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
-  if (!current) return fail(E_INVALID_CONTEXT);
+  if (current < 0) return fail(E_INVALID_CONTEXT);
   if (!valid(dst, n)) return fail(E_VALUE);
   memcpy((void *)(uintptr_t)dst, src, n);
   return OK;
 }
 
 CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
-  if (!current) return fail(E_INVALID_CONTEXT);
+  if (current < 0) return fail(E_INVALID_CONTEXT);
   if (!valid(src, n)) return fail(E_VALUE);
   memcpy(dst, (const void *)(uintptr_t)src, n);
   return OK;
@@ -231,6 +258,7 @@ typedef struct module {
   set_fn set;
   double *smem;
   size_t smem_bytes;
+  int dev;         /* loaded on this device: launched only there */
   function *fns;   /* handed out by cuModuleGetFunction, freed with the module */
 } module;
 
@@ -245,7 +273,7 @@ static int nmodules;
 
 CUresult cuModuleLoadDataEx(module **out, const void *image, unsigned int nopt, int *opts,
                             void **vals) {
-  if (!current) return fail(E_INVALID_CONTEXT);
+  if (current < 0) return fail(E_INVALID_CONTEXT);
   /* the engine asks for an error log: write into it, as the driver does */
   for (unsigned k = 0; k < nopt; k++)
     if (opts[k] == 5 && vals[k]) ((char *)vals[k])[0] = '\0';
@@ -271,6 +299,7 @@ CUresult cuModuleLoadDataEx(module **out, const void *image, unsigned int nopt, 
     return fail(E_OOM);
   }
   m->dl = dl;
+  m->dev = current;
   void *s = dlsym(dl, "rk_emu_set");
   memcpy(&m->set, &s, sizeof s);
   m->smem = dlsym(dl, "rk_smem");
@@ -411,9 +440,10 @@ static int pool_grow(unsigned n) {
 CUresult cuLaunchKernel(function *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                         unsigned by, unsigned bz, unsigned shmem, void *stream, void **params,
                         void **extra) {
-  if (!current) return fail(E_INVALID_CONTEXT);
+  if (current < 0) return fail(E_INVALID_CONTEXT);
   if (!f || !params || extra || stream) return fail(E_VALUE);
-  if (launch_fail) return fail(E_LAUNCH);
+  if (f->mod->dev != current) return fail(E_INVALID_CONTEXT);
+  if (launch_fail && (launch_fail_dev < 0 || launch_fail_dev == current)) return fail(E_LAUNCH);
   if (gx == 0 || gy == 0 || gz != 1 || gy > 65535 || bx == 0 || bx > POOL || by != 1 || bz != 1)
     return fail(E_VALUE);
   if (shmem > 49152 || shmem > f->mod->smem_bytes) return fail(E_VALUE);
@@ -444,6 +474,7 @@ CUresult cuLaunchKernel(function *f, unsigned gx, unsigned gy, unsigned gz, unsi
     }
   }
   nlaunch++;
+  if (current < 64) dev_launches[current]++;
   return OK;
 }
 
