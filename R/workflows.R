@@ -431,7 +431,10 @@ keops_krr <- function(x, y, kernel = c("gaussian", "laplace", "matern32", "mater
   alpha <- solve(K, y, lambda = lambda, ...)
   iters <- attr(alpha, "iterations")
   alpha <- as.vector(alpha)
-  if (is.matrix(y)) alpha <- matrix(alpha, nrow(y), ncol(y), dimnames = list(NULL, colnames(y)))
+  if (is.matrix(y)) {
+    alpha <- matrix(alpha, nrow(y), ncol(y))
+    colnames(alpha) <- colnames(y)
+  }
   # K alpha = y - lambda alpha
   fitted <- y - lambda * alpha
   structure(list(x = x, alpha = alpha, fitted.values = fitted,
@@ -463,7 +466,8 @@ predict.keops_krr <- function(object, newdata, ...) {
   a <- as.matrix(object$alpha)
   out <- sum(K * Vj(a), index = "j")
   if (is.matrix(object$alpha)) {
-    dimnames(out) <- list(rownames(newdata), colnames(object$alpha))
+    rownames(out) <- rownames(newdata)
+    colnames(out) <- colnames(object$alpha)
     out
   } else {
     as.vector(out)
