@@ -119,7 +119,7 @@ keops_kernel_solve <- function(formula, args, var, lambda = 0) {
   }
   check_lambda(lambda, call)
   red <- paste0("Sum_Reduction(", formula, ",0)")
-  op <- keops_kernel(red, args)
+  op <- with_keops_axes(keops_kernel(red, args))
   st <- operator_state(op, call)
   ord <- order(info$var_pos)
   types <- info$var_type[ord]
