@@ -453,6 +453,7 @@ keops_krr <- function(x, y, kernel = c("gaussian", "laplace", "matern32", "mater
 #' @return A vector of length `M` (a matrix with one column per response
 #'   when `y` was a matrix): \eqn{\sum_j k(x_{new}, x_j) \alpha_j}.
 #' @seealso [keops_krr()]
+#' @importFrom stats predict
 #' @export
 predict.keops_krr <- function(object, newdata, ...) {
   call <- sys.call()
