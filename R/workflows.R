@@ -164,6 +164,10 @@ keops_knn <- function(data, query = data, k, metric = "euclidean") {
 #'   `"kmeans++"` (each next centre drawn with a probability proportional
 #'   to the squared distance to the nearest centre chosen, Arthur and
 #'   Vassilvitskii 2007).
+#' Progress (one step per iteration) is reported through the progressr
+#' package when it is installed and a handler is set
+#' (`progressr::with_progress(keops_kmeans(x, 100))`); silent otherwise.
+#'
 #' @return An object of class `kmeans` (see [stats::kmeans()]): `cluster`,
 #'   `centers`, `totss`, `withinss`, `tot.withinss`, `betweenss`, `size`,
 #'   `iter` and `ifault` (`NULL`, or `2` when `iter.max` did not suffice,
@@ -241,10 +245,11 @@ keops_kmeans <- function(x, centers, iter.max = 10L, nstart = 1L,
     }
     nstart <- 1L
   }
-  z <- with_one_based(lloyd(x, centers, iter.max))
+  progress <- rk_progressor(iter.max * nstart, "keops_kmeans")
+  z <- with_one_based(lloyd(x, centers, iter.max, progress))
   if (nstart >= 2L) {
     for (s in 2:nstart) {
-      zz <- with_one_based(lloyd(x, draw(), iter.max))
+      zz <- with_one_based(lloyd(x, draw(), iter.max, progress))
       if (sum(zz$wss) < sum(z$wss)) z <- zz
     }
   }
@@ -269,13 +274,14 @@ kmeanspp <- function(x, k) {
 
 # Lloyd's iterations from `centers`, as C_kmeans_Lloyd of stats does them:
 # assign, stop if no point moved, else move the centres to the means.
-lloyd <- function(x, centers, iter.max) {
+lloyd <- function(x, centers, iter.max, progress = function(...) NULL) {
   k <- nrow(centers)
   cl <- rep(NA_integer_, nrow(x))
   x_i <- Vi(x)
   iter <- 0L
   repeat {
     iter <- iter + 1L
+    if (iter <= iter.max) progress()
     new <- as.integer(argmin(sqdist(x_i, Vj(centers)), index = "j"))
     if (identical(new, cl)) break
     cl <- new

@@ -245,3 +245,26 @@ test_that("keops_krr() takes a LazyTensor formula kernel", {
                class = "rkeops_error_shape")
   expect_error(predict(fit, matrix(1, 2, 2)), "`newdata`", class = "rkeops_error_shape")
 })
+
+test_that("solve() and keops_kmeans() report progress through progressr only", {
+  skip_if_not_installed("progressr")
+  set.seed(194)
+  x <- blobs(211, 2, 3)
+  c0 <- x[1:3, ]
+  old <- options(progressr.enable = TRUE)  # off in non-interactive sessions
+  on.exit(options(old))
+  n <- 0L
+  count <- function(expr) {
+    n <<- 0L
+    withCallingHandlers(expr, progression = function(c) n <<- n + 1L)
+  }
+  res <- count(keops_kmeans(x, c0, iter.max = 20))
+  # one step per iteration (and progressr's start and finish)
+  expect_gte(n, res$iter)
+  K_ij <- exp(-sqdist(Vi(x), Vj(x)) / 10)
+  a <- count(solve(K_ij, x[, 1], lambda = 1, precond = "none"))
+  expect_gte(n, attr(a, "iterations"))
+  # silent without a handler
+  expect_silent(keops_kmeans(x, c0))
+  expect_silent(solve(K_ij, x[, 1], lambda = 1))
+})
