@@ -282,7 +282,11 @@ lloyd <- function(x, centers, iter.max, progress = function(...) NULL) {
   repeat {
     iter <- iter + 1L
     if (iter <= iter.max) progress()
-    new <- as.integer(argmin(sqdist(x_i, Vj(centers)), index = "j"))
+    # an empty cluster's centre is NaN (as in stats::kmeans), and no point
+    # goes to it: Inf keeps it out of the ArgMin (a NaN would win it)
+    cen <- centers
+    cen[is.nan(cen)] <- Inf
+    new <- as.integer(argmin(sqdist(x_i, Vj(cen)), index = "j"))
     if (identical(new, cl)) break
     cl <- new
     centers <- cluster_means(x, cl, k)
@@ -294,16 +298,23 @@ lloyd <- function(x, centers, iter.max, progress = function(...) NULL) {
   }
   nc <- tabulate(cl, k)
   diff <- x - centers[cl, , drop = FALSE]
-  wss <- as.vector(rowsum(rowSums(diff^2), factor(cl, levels = seq_len(k))))
-  wss[is.na(wss)] <- 0
+  wss <- as.vector(cluster_sums(matrix(rowSums(diff^2)), cl, k))
   list(centers = centers, cluster = cl, iter = iter, nc = nc, wss = wss)
+}
+
+# Sums of the rows of x by cluster, k rows (0 for an empty cluster; rowsum()
+# has rows only for the clusters present), summed in the order of the
+# points as stats::kmeans does.
+cluster_sums <- function(x, cl, k) {
+  s <- matrix(0, k, ncol(x))
+  r <- rowsum(x, cl, reorder = TRUE)
+  s[as.integer(rownames(r)), ] <- r
+  s
 }
 
 # Means of the clusters (NaN for an empty one, as stats::kmeans).
 cluster_means <- function(x, cl, k) {
-  s <- rowsum(x, factor(cl, levels = seq_len(k)), reorder = TRUE)
-  s[is.na(s)] <- 0
-  unname(s / tabulate(cl, k))
+  cluster_sums(x, cl, k) / tabulate(cl, k)
 }
 
 kmeans_object <- function(x, z, iter.max) {

@@ -268,3 +268,17 @@ test_that("solve() and keops_kmeans() report progress through progressr only", {
   expect_silent(keops_kmeans(x, c0))
   expect_silent(solve(K_ij, x[, 1], lambda = 1))
 })
+
+test_that("keops_kmeans() handles an empty cluster as stats::kmeans", {
+  set.seed(195)
+  x <- blobs(157, 2, 2)
+  c0 <- rbind(x[1:2, ], c(1e3, 1e3))
+  expect_warning(res <- keops_kmeans(x, c0), "empty cluster")
+  ref <- suppressWarnings(stats::kmeans(x, c0, algorithm = "Lloyd"))
+  expect_identical(res$cluster, ref$cluster)
+  expect_identical(res$size, ref$size)
+  expect_identical(res$iter, ref$iter)
+  expect_equal(res$centers, ref$centers, tolerance = 1e-10)
+  expect_true(all(is.nan(res$centers[3, ])))
+  expect_equal(res$withinss, ref$withinss, tolerance = 1e-10)
+})
