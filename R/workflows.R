@@ -98,9 +98,9 @@ knn_metric <- function(metric, x, y, call) {
 #'   LazyTensors `x_i` (a query point) and `y_j` (a data point) returning
 #'   their dissimilarity, a LazyTensor of inner dimension 1, such as
 #'   `function(x, y) sum(abs(x - y)^3)`.
-#' @return A list, as [FNN::get.knnx()] returns: `nn.index`, an `M x k`
-#'   integer matrix of 1-based row numbers of `data`, nearest first, and
-#'   `nn.dist`, the `M x k` matrix of their distances (not squared).
+#' @return A list, as [FNN::get.knnx()] returns: `nn.index`, the integer
+#'   matrix (`M x k`) of 1-based row numbers of `data`, nearest first, and
+#'   `nn.dist`, the matrix (`M x k`) of their distances (not squared).
 #' @seealso [argKmin()], [Kmin_argKmin()] for the reductions themselves.
 #' @examples
 #' set.seed(1)

@@ -3,6 +3,8 @@
 # check that every local link of the generated pages leads to a file, and,
 # when a headless Chromium is found, screenshots of the home page and of one
 # reference page in docs/screenshots/.
+# offline: no look-up of the package on CRAN / Bioconductor
+options(pkgdown.internet = FALSE)
 pkgdown::build_site(install = FALSE, new_process = FALSE, preview = FALSE)
 
 pages <- list.files("docs", pattern = "\\.html$", recursive = TRUE, full.names = TRUE)
