@@ -8,6 +8,7 @@
 #   make bench    install, then Rscript bench/bench.R
 #   make check    R CMD build + R CMD check --as-cran on the tarball
 #   make docs     regenerate man/ and NAMESPACE from the roxygen comments
+#   make site     the pkgdown site in ./docs (tools/site.R), links checked
 #   make fuzz     libFuzzer over the engine's front end (clang), 30 minutes
 #                 (FUZZ_SECONDS=...), growing tests/fuzz/corpus
 #   make gpu-check  on a machine with an NVIDIA GPU (no R needed): rk-check
@@ -35,8 +36,8 @@ SUBMAKE := $(MAKE)
 # Rscript against the local library first, then the usual ones.
 WITH_LIB = R_LIBS="$(LIB)$${R_LIBS:+:$$R_LIBS}"
 
-.PHONY: all deps install demo test bench check check-deps docs fuzz gpu-check clean \
-        valgrind
+.PHONY: all deps install demo test bench check check-deps docs site fuzz gpu-check \
+        clean valgrind
 
 all: install
 
@@ -95,6 +96,13 @@ docs: deps
 	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -q --no-install-recommends r-cran-roxygen2; }
 	$(RSCRIPT) -e 'roxygen2::roxygenise(roclets = c("rd", "namespace"), load_code = "source")'
+
+site: install
+	@$(RSCRIPT) -e 'library(pkgdown)' > /dev/null 2>&1 || { \
+	  SUDO=""; if [ "$$(id -u)" != 0 ] && command -v sudo > /dev/null 2>&1; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends r-cran-pkgdown; }
+	@$(WITH_LIB) $(RSCRIPT) tools/site.R < /dev/null
 
 fuzz:
 	@command -v clang > /dev/null 2>&1 || { \

@@ -219,7 +219,7 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
     rk_abort("issue with formula: invalid '$' character", "arg", call)
   }
   args_info <- parse_args(formula, args, call = call)
-  st <- new_kernel_state(formula, args_info, sum_scheme, call)
+  st <- new_kernel_state(formula_axes(formula), args_info, sum_scheme, call)
   context <- list(
     formula = formula, args = args, args_info = args_info,
     sum_scheme = sum_scheme
@@ -542,7 +542,9 @@ run_kernel <- function(st, inputs, call = NULL, o = getOption("rkeops"),
     run_raw(st, k, inputs, o, call, ranges)
   }
   sh <- st$shape
-  if (is.null(sh) || raw) res else reshape_output(res, sh)
+  if (raw) return(res)
+  if (identical(o$index_base, 0L)) res <- zero_based_indices(res, k)
+  if (is.null(sh)) res else reshape_output(res, sh)
 }
 
 # One run in this process: the engine's plain nout x outdim matrix.

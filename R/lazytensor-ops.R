@@ -428,9 +428,10 @@ log_base <- function(x, base, call) {
 #' matrix `K` (indexed by `i` and `j`) by `v` (indexed by `j`), an
 #' \eqn{M \times d} matrix.
 #'
-#' Before R 4.4.0, where `%*%` is not generic, rkeops exports a `%*%` that
+#' Before R 4.3.0, where `%*%` is not generic, rkeops exports a `%*%` that
 #' calls base `%*%` (see [base::matmult]) for anything but LazyTensors; from R
-#' 4.4.0 on, it provides a method of the `matrixOps` group generic instead.
+#' 4.3.0 on, where `%*%` is an S3 generic of the `matrixOps` group, it
+#' registers a `matrixOps` method instead and masks nothing.
 #'
 #' @param x,y a LazyTensor and a LazyTensor or a vector (for LazyTensors);
 #'   any objects accepted by base `%*%` (see [base::matmult]) otherwise.
@@ -441,7 +442,7 @@ log_base <- function(x, base, call) {
 #' @name matmult-LazyTensor
 #' @aliases %*% matrixOps.LazyTensor
 #' @usage x \%*\% y
-#' @rawNamespace if (getRversion() >= "4.4.0") S3method(matrixOps, LazyTensor) else export("%*%")
+#' @rawNamespace if (getRversion() >= "4.3.0") S3method(matrixOps, LazyTensor) else export("%*%")
 #' @examples
 #' x <- matrix(runif(12), 4, 3)
 #' y <- matrix(runif(15), 5, 3)

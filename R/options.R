@@ -4,7 +4,8 @@
 
 rkeops_option_names <- c(
   "backend", "device_id", "precision", "verbosity", "debug",
-  "cache_dir", "formula_only", "ncore", "future"
+  "cache_dir", "formula_only", "ncore", "future", "index_base",
+  "formula_axis"
 )
 
 # TRUE when running under R CMD check (decisions 10 and 11).
@@ -47,7 +48,9 @@ def_rkeops_options <- function() {
       cache_dir = default_rkeops_cache_dir(),
       formula_only = FALSE,
       ncore = default_ncore(),
-      future = FALSE
+      future = FALSE,
+      index_base = 1L,
+      formula_axis = "keops"
     ),
     class = "rkeops_options"
   )
@@ -180,6 +183,17 @@ validate_option <- function(name, value, call = NULL, create_dir = TRUE) {
       min(value, rk_ncores())
     },
     future = validate_future_option(value, call),
+    index_base = {
+      if (!is_whole_number(value) || !(value %in% c(0, 1))) bad("should be 1 (default) or 0")
+      as.integer(value)
+    },
+    formula_axis = {
+      if (!is.character(value) || length(value) != 1L || is.na(value) ||
+          !(value %in% c("keops", "rkeops2"))) {
+        bad("should be \"keops\" (default) or \"rkeops2\"")
+      }
+      value
+    },
     rk_abort(sprintf("unknown rkeops option `%s`.", name), "arg", call)
   )
 }
@@ -239,6 +253,16 @@ init_rkeops_options <- function() {
 #'   (see [rkeops_use_cpu()]).
 #' * `future`: `FALSE` (default), or the settings of [rkeops_use_future()]
 #'   under which reductions run on future workers.
+#' * `index_base`: `1` (default) for 1-based index results (`argmin()`,
+#'   `argKmin()`, the indices of `Min_ArgMin`...), as `which.min()`; `0`
+#'   for 0-based ones, as RKeOps 2.x returns them (a compatibility switch
+#'   for old scripts). The helpers [keops_knn()] and [keops_kmeans()]
+#'   return R's 1-based indices whatever this says.
+#' * `formula_axis`: `"keops"` (default): in [keops_kernel()] formula
+#'   strings, the axis `0` of `<Red>_Reduction(F, axis)` reduces over `j`
+#'   and `1` over `i`, as KeOps' documentation says; `"rkeops2"`: the other
+#'   way round, as RKeOps 2.x reads them (a compatibility switch; it is
+#'   read when the operator is made, and LazyTensors are unaffected).
 #'
 #' @param option `NULL` (all options), or a character vector of option names.
 #'

@@ -197,7 +197,7 @@ kmeans_clusters <- function(x, k, iter = 10L) {
   cent <- x[unique(round(seq(1, n, length.out = k))), , drop = FALSE]
   lab <- rep(1L, n)
   for (it in seq_len(iter)) {
-    a <- as.integer(argmin(sqdist(Vi(x), Vj(cent)), index = "j"))
+    a <- as.integer(with_one_based(argmin(sqdist(Vi(x), Vj(cent)), index = "j")))
     if (it > 1L && identical(a, lab)) break
     lab <- a
     sizes <- tabulate(lab, nrow(cent))

@@ -26,6 +26,25 @@
 #' described in [set_rkeops_options()]; [check_rkeops()] prints a report on
 #' the toolchain and runs a test kernel.
 #'
+#' Helpers in R's idiom: [keops_knn()] (the result of `FNN::get.knnx()`),
+#' [keops_kmeans()] (a `kmeans` object, as [stats::kmeans()]), [keops_krr()]
+#' (kernel ridge regression with `predict()`), on top of [solve.LazyTensor()]
+#' and [keops_ranges()].
+#'
+#' @section Masked functions:
+#' LazyTensors get methods of base R's group generics (`Ops`, `Math`,
+#' `Summary`, `Complex`, and `matrixOps` from R 4.3.0), which mask nothing.
+#' `library(rkeops)` masks only functions that R does not make generic and
+#' that the LazyTensor API (RKeOps') needs under their own names; each
+#' behaves exactly as the masked function for anything but a LazyTensor:
+#' * `atan2()` (base): `atan2(y_i, x_j)` is the formula op `Atan2`;
+#' * `ifelse()` (base): `ifelse(test, yes, no)` of LazyTensors is `IfElse`;
+#' * `step()` (stats): `step(x)` of a LazyTensor is the Heaviside step `Step`;
+#'   otherwise `stats::step()` is called from the caller's frame (model
+#'   selection works unchanged);
+#' * `%*%` (base), before R 4.3.0 only: `K_ij %*% v` is
+#'   `sum(K_ij * v, index = "j")`; from R 4.3.0 on, a `matrixOps` method.
+#'
 #' @keywords internal
 #' @useDynLib rkeops, .registration = TRUE
 #' @importFrom stats setNames

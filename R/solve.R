@@ -43,6 +43,10 @@
 #'   points: the products by \eqn{K} then skip far-away blocks.
 #' @param x0 a starting point of the shape of `b` (default zero).
 #' @param ... not used.
+#' Progress (one step per iteration, with the residual) is reported through
+#' the progressr package when it is installed and a handler is set, e.g.
+#' `progressr::with_progress(solve(K_ij, b, lambda = 1))`; silent otherwise.
+#'
 #' @return The solution, of the shape of `b`, with attributes `iterations`
 #'   (conjugate gradient iterations), `residual` (the largest relative
 #'   residual over the columns), `residuals` (one per column) and `rank` (of
@@ -119,7 +123,7 @@ keops_kernel_solve <- function(formula, args, var, lambda = 0) {
   }
   check_lambda(lambda, call)
   red <- paste0("Sum_Reduction(", formula, ",0)")
-  op <- keops_kernel(red, args)
+  op <- with_keops_axes(keops_kernel(red, args))
   st <- operator_state(op, call)
   ord <- order(info$var_pos)
   types <- info$var_type[ord]
@@ -339,8 +343,10 @@ cg_system <- function(sys, b, lambda, tol, maxit, precond, rank, ranges, x0,
   Pd <- Z
   rz <- colSums(R * Z)
   it <- 0L
+  progress <- rk_progressor(maxit, "solve")
   while (any(res > tol) && it < maxit) {
     it <- it + 1L
+    progress(message = sprintf("residual %.2g", max(res)))
     AP <- A(Pd)
     den <- colSums(Pd * AP)
     alpha <- ifelse(den > 0 & res > tol, rz / den, 0)

@@ -2,7 +2,8 @@ test_that("get_rkeops_options returns all, one or several options", {
   opts <- get_rkeops_options()
   expect_s3_class(opts, "rkeops_options")
   expect_named(opts, c("backend", "device_id", "precision", "verbosity",
-                       "debug", "cache_dir", "formula_only", "ncore", "future"))
+                       "debug", "cache_dir", "formula_only", "ncore", "future",
+                       "index_base", "formula_axis"))
   expect_identical(get_rkeops_options("backend"), "CPU")
   expect_identical(get_rkeops_options("precision"), "float64")
   expect_identical(get_rkeops_options("device_id"), -1L)
