@@ -22,7 +22,7 @@
 #' Preconditioners: `"nystrom"` (the default) builds a low-rank
 #' approximation \eqn{K \approx L L^T} by pivoted Cholesky on columns of
 #' \eqn{K} (at most `rank` of them, fewer when the trace of the remainder
-#' falls below `lambda / 10`), and applies \eqn{(L L^T + \lambda I)^{-1}} by
+#' falls below `lambda / 100`), and applies \eqn{(L L^T + \lambda I)^{-1}} by
 #' the Woodbury identity: the method of Falkon and GPyTorch, which brings
 #' Gaussian kernel systems down to a few iterations. `"jacobi"` divides by
 #' the diagonal of \eqn{K + \lambda I}; `"none"` is the plain conjugate
@@ -297,7 +297,7 @@ make_precond <- function(sys, precond, lambda, rank, call) {
   }
   # Nystrom: (L L^T + mu I)^{-1} = (I - L (mu I + L^T L)^{-1} L^T) / mu
   mu <- if (lambda > 0) lambda else 1e-6 * max(abs(dk), 1e-300)
-  L <- pivoted_cholesky(sys, rank, 0.1 * mu, pmax(dk, 0), call)
+  L <- pivoted_cholesky(sys, rank, 0.01 * mu, pmax(dk, 0), call)
   if (ncol(L) == 0L) return(list(apply = function(r) r / (mean(dk) + mu), rank = 0L))
   R <- chol(crossprod(L) + diag(mu, ncol(L)))
   list(apply = function(r) {
