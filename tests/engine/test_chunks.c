@@ -116,7 +116,7 @@ static void one_shape(const chunk_case *cc, int64_t nout, int64_t nred) {
           (long long)nred, calls);
     CHECK(rc3 == RK_EINTERRUPT && calls3 == 3, "chunks: %s (%s): stopping at the third check: %s "
           "after %d checks", cc->formula, pn, rk_error_code_name(rc3), calls3);
-    if (few && rk_threads(2, (double)nout * (double)nred) == 2)
+    if (few && rk_toolchain_get()->have_openmp && rk_threads(2, (double)nout * (double)nred) == 2)
       CHECK(used == 2, "chunks: %s (%s) %lld x %lld: %d threads", cc->formula, pn,
             (long long)nout, (long long)nred, used);
     CHECK(memcmp(c1, c2, n * sizeof *c1) == 0,
