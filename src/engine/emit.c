@@ -83,8 +83,18 @@ static void emit_elt(const rk_emit *e, rk_buf *b, const rk_node *k, int looped) 
   buf_printf(b, "%s[%s]", nm, (k->dim == 1 || !looped) ? "0" : "k");
 }
 
-/* Template emitter of element-wise ops: expands $0 $1 $2 (operands) and
- * $p0 $p1 $p2 (integer parameters) in the op's tmpl. */
+/* The prologue's macro of a math function: RK_SIN for "sin". */
+void emit_math_macro(rk_buf *b, const char *fn) {
+  buf_puts(b, "RK_");
+  for (const char *s = fn; *s; s++) {
+    char ch[2] = {(char)(*s >= 'a' && *s <= 'z' ? *s - 'a' + 'A' : *s), 0};
+    buf_puts(b, ch);
+  }
+}
+
+/* Template emitter of element-wise ops: expands $0 $1 $2 (operands),
+ * $p0 $p1 $p2 (integer parameters) and $f (the row's math function) in
+ * the op's tmpl. */
 void emit_ew(rk_emit *e, const rk_node *n) {
   char me[32];
   emit_name(e, n, me, sizeof me);
@@ -101,6 +111,9 @@ void emit_ew(rk_emit *e, const rk_node *n) {
     } else if (s[0] == '$' && s[1] == 'p' && s[2] >= '0' && s[2] <= '2') {
       buf_printf(e->b, "%d", n->par[s[2] - '0']);
       s += 2;
+    } else if (s[0] == '$' && s[1] == 'f') {
+      emit_math_macro(e->b, rk_ops[n->op].fn);
+      s++;
     } else {
       char ch[2] = {*s, 0};
       buf_puts(e->b, ch);
@@ -155,19 +168,23 @@ unsigned char *emit_used_vars(rk_ctx *c, rk_node **roots, int nroots) {
 
 /* The part of the generated prologue that both dialects share, written
  * after each defines RK_DEV (its function qualifier), rk_t and RK_INF:
- * the math name map (exp and log may be our own kernels), the ordering
- * macros of the reductions and the small helpers of the op templates. */
+ * one RK_<FN> macro per math function named in the op table (exp and log
+ * may be the backend's own kernels, exp_name and log_name; the others are
+ * the C library's, with the f suffix in float32), the ordering macros of
+ * the reductions and the small helpers of the op templates. */
 void emit_prologue_common(rk_buf *b, int f32, const char *exp_name, const char *log_name) {
-  static const char *fns[][3] = {
-    {"RK_SQRT", "sqrt", "sqrtf"}, {"RK_FABS", "fabs", "fabsf"}, {"RK_SIN", "sin", "sinf"},
-    {"RK_COS", "cos", "cosf"}, {"RK_POW", "pow", "powf"}, {"RK_FLOOR", "floor", "floorf"},
-    {"RK_ROUND", "round", "roundf"}, {"RK_ASIN", "asin", "asinf"}, {"RK_ACOS", "acos", "acosf"},
-    {"RK_ATAN", "atan", "atanf"}, {"RK_ATAN2", "atan2", "atan2f"},
-  };
-  buf_printf(b, "#define RK_EXP %s%s\n#define RK_LOG %s%s\n", exp_name, f32 ? "f" : "", log_name,
-             f32 ? "f" : "");
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
-    buf_printf(b, "#define %s %s\n", fns[i][0], fns[i][f32 ? 2 : 1]);
+  const char *sfx = f32 ? "f" : "";
+  for (int i = 0; i < RK_OP_COUNT; i++) {
+    const char *fn = rk_ops[i].fn;
+    int first = fn != NULL;
+    for (int k = 0; first && k < i; k++)
+      if (rk_ops[k].fn && strcmp(rk_ops[k].fn, fn) == 0) first = 0;
+    if (!first) continue;
+    const char *impl = strcmp(fn, "exp") == 0 ? exp_name : strcmp(fn, "log") == 0 ? log_name : fn;
+    buf_puts(b, "#define ");
+    emit_math_macro(b, fn);
+    buf_printf(b, " %s%s\n", impl, sfx);
+  }
   buf_puts(b,
     "#define RK_MIN(a, b) ((a) < (b) ? (a) : (b))\n"
     "/* ascending order with NaN first; RK_BEFORE_MAX: descending, NaN first */\n"

@@ -31,7 +31,7 @@ typedef struct rk_node rk_node;
 typedef struct rk_ctx rk_ctx;
 typedef struct rk_emit rk_emit;
 
-#define X(id, name, arity, npar, dimrule, emitter, tmpl, deriv, flags) RK_OP_##id,
+#define X(id, name, arity, npar, dimrule, emitter, tmpl, fn, rname, deriv, flags) RK_OP_##id,
 enum rk_op_id {
 #include "ops.def"
   RK_OP_COUNT
@@ -63,6 +63,8 @@ typedef struct rk_op {
   rk_dim_fn dim;
   rk_emit_fn emit;
   const char *tmpl; /* element template for OPF_EW ops, else NULL         */
+  const char *fn;   /* the C math function of $f in tmpl ("sin"), or NULL */
+  const char *rname;/* the R generic or function that is exactly this op  */
   rk_diff_fn diff;
   int flags;
 } rk_op;
@@ -70,7 +72,7 @@ typedef struct rk_op {
 extern const rk_op rk_ops[RK_OP_COUNT];
 
 /* the derivative rules named in ops.def (diff.c) */
-#define X(id, name, arity, npar, dimrule, emitter, tmpl, deriv, flags) \
+#define X(id, name, arity, npar, dimrule, emitter, tmpl, fn, rname, deriv, flags) \
   rk_node *deriv(rk_ctx *c, rk_node *n, int i, rk_node *g);
 #include "ops.def"
 #undef X
@@ -243,6 +245,7 @@ const char *emit_name(const rk_emit *e, const rk_node *n, char *buf, size_t n_bu
 void emit_nodes(rk_emit *e, rk_node **roots, int nroots, int mask_ok,
                 unsigned char *done);
 void emit_ew(rk_emit *e, const rk_node *n);      /* template emitter */
+void emit_math_macro(rk_buf *b, const char *fn); /* RK_SIN for "sin" */
 unsigned char *emit_used_vars(rk_ctx *c, rk_node **roots, int nroots);
 void emit_prologue_common(rk_buf *b, int f32, const char *exp_name, const char *log_name);
 void emit_none(rk_emit *e, const rk_node *n);

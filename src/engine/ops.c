@@ -861,8 +861,8 @@ static void emit_complex(rk_emit *e, const rk_node *n) {
 
 /* ------------------------------------------------------------ the table */
 
-#define X(id, name, arity, npar, dimrule, emitter, tmpl, deriv, flags) \
-  {name, arity, npar, dimrule, emitter, tmpl, deriv, flags},
+#define X(id, name, arity, npar, dimrule, emitter, tmpl, fn, rname, deriv, flags) \
+  {name, arity, npar, dimrule, emitter, tmpl, fn, rname, deriv, flags},
 const rk_op rk_ops[RK_OP_COUNT] = {
 #include "ops.def"
 };

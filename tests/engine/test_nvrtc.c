@@ -74,7 +74,7 @@ static const struct { const char *name, *operands, *params; } special[] = {
 };
 
 typedef struct oprow { const char *name; int arity, npar, flags; } oprow;
-#define X(id, name, arity, npar, dimrule, emitter, tmpl, deriv, flags) {name, arity, npar, flags},
+#define X(id, name, arity, npar, dimrule, emitter, tmpl, fn, rname, deriv, flags) {name, arity, npar, flags},
 static const oprow oprows[] = {
 #include "ops.def"
 };

@@ -37,12 +37,12 @@ typedef struct oprow {
   int id;
   const char *idname, *name;
   int arity, npar;
-  const char *dimrule, *emitter, *tmpl, *deriv;
+  const char *dimrule, *emitter, *tmpl, *fn, *rname, *deriv;
   int flags;
 } oprow;
 
-#define X(id, name, arity, npar, dimrule, emitter, tmpl, deriv, flags) \
-  {RK_OP_##id, #id, name, arity, npar, #dimrule, #emitter, tmpl, #deriv, flags},
+#define X(id, name, arity, npar, dimrule, emitter, tmpl, fn, rname, deriv, flags) \
+  {RK_OP_##id, #id, name, arity, npar, #dimrule, #emitter, tmpl, fn, rname, #deriv, flags},
 static const oprow oprows[] = {
 #include "ops.def"
 };
@@ -117,7 +117,7 @@ static void walk_ops(void) {
     if (r->tmpl) {
       int used[RK_MAX_KIDS] = {0};
       for (const char *s = r->tmpl; *s; s++) {
-        if (s[0] != '$') continue;
+        if (s[0] != '$' || s[1] == 'f') continue;
         if (s[1] == 'p') {
           int k = s[2] - '0';
           CHECK(k >= 0 && k < r->npar, "op %s: template \"%s\" uses $p%c but npar is %d", nm,
@@ -131,9 +131,29 @@ static void walk_ops(void) {
       }
       for (int k = 0; k < r->arity; k++)
         CHECK(used[k], "op %s: template \"%s\" ignores operand $%d", nm, r->tmpl, k);
+      CHECK(!strstr(r->tmpl, "$f") || r->fn, "op %s: template \"%s\" calls $f but fn is NULL", nm,
+            r->tmpl);
+      CHECK(!strstr(r->tmpl, "RK_"), "op %s: template \"%s\" names a math macro: write $f and "
+            "the function in the fn column", nm, r->tmpl);
+    }
+    /* the math function: a C identifier in lower case */
+    if (r->fn) {
+      int ok = *r->fn != 0;
+      for (const char *s = r->fn; *s; s++) ok &= (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9');
+      CHECK(ok, "op %s: fn \"%s\" is not a lower-case C identifier", nm, r->fn);
+    }
+    /* the R name: on ops reachable from formulas, one op per (name, arity) */
+    if (r->rname) {
+      CHECK(!(r->flags & OPF_INTERNAL) && *r->rname, "op %s: internal, or an empty R name", nm);
+      for (int k = 0; k < i; k++)
+        CHECK(!oprows[k].rname || strcmp(oprows[k].rname, r->rname) != 0 ||
+                  oprows[k].arity != r->arity,
+              "ops %s and %s have the same R name \"%s\" and arity %d", oprows[k].idname, nm,
+              r->rname, r->arity);
     }
     CHECK(same(o->name, r->name) && o->arity == r->arity && o->npar == r->npar &&
-              o->flags == r->flags && same(o->tmpl, r->tmpl),
+              o->flags == r->flags && same(o->tmpl, r->tmpl) && same(o->fn, r->fn) &&
+              same(o->rname, r->rname),
           "rk_ops[%d] does not match the row of %s in ops.def", i, nm);
     if (r->flags & OPF_INTERNAL)
       CHECK(ops_lookup(r->name, strlen(r->name)) == -1, "internal op %s is reachable by name", nm);
