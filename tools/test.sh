@@ -2,7 +2,8 @@
 # tools/test.sh -- the body of `make test` (after `make install`):
 #   1. the C engine tests: `make -C tests/engine check` (ASan/UBSan), which
 #      print "C tests: N passed, M failed", and the GPU backend on the
-#      emulated driver (gpu-emu-check: "GPU emulation tests: ...");
+#      emulated driver (gpu-emu-check: "GPU emulation tests: ...") and
+#      the generated CUDA through NVRTC (nvrtc-check: "NVRTC tests: ...");
 #   2. the testthat suite against the package installed in $RKEOPS_LIB, with
 #      OMP_THREAD_LIMIT=2 and a fresh RKEOPS_CACHE_DIR (tests/run-r-tests.R),
 #      which prints "R tests: N passed, M failed, K skipped";
@@ -46,29 +47,37 @@ else
   echo "note: tests/engine/Makefile not found; C tests skipped (counted as 0)"
 fi
 
-# ------------------------------------------- GPU backend, emulated ----
-# The CUDA scheme end to end on the fake driver and NVRTC of
-# tests/engine/fakecuda (no GPU needed; a C++ compiler builds the kernels).
-if [ -f tests/engine/gpu.mk ]; then
+# ------------------------------------------- GPU backend, no GPU ----
+# One tests/engine GPU target, its "<label> tests: N passed, M failed" line
+# added to the C counts: gpu_group TARGET LABEL TITLE.
+gpu_group() {
   echo
-  echo "== GPU backend on the emulated driver (tests/engine, gpu-emu-check) =="
-  { $MAKE --no-print-directory -C tests/engine -f Makefile -f gpu.mk gpu-emu-check < /dev/null 2>&1
-    echo $? > "$work/g.rc"; } > "$work/g.log"
-  grep -E "^(FAIL|== )" "$work/g.log"
-  set -- $(counts "GPU emulation" "$work/g.log")
-  if [ $# -ge 2 ]; then
-    tail -n 1 "$work/g.log"
-    c_pass=$((c_pass + $1)) c_fail=$((c_fail + $2))
-    if [ "$(cat "$work/g.rc")" != 0 ] && [ "$2" = 0 ]; then
-      tail -n 40 "$work/g.log"
-      echo "GPU emulation tests: exit status $(cat "$work/g.rc"); counted as 1 failure"
+  echo "== $3 (tests/engine, $1) =="
+  { $MAKE --no-print-directory -C tests/engine -f Makefile -f gpu.mk "$1" < /dev/null 2>&1
+    echo $? > "$work/$1.rc"; } > "$work/$1.log"
+  grep -E "^(FAIL|== )" "$work/$1.log"
+  set -- "$@" $(counts "$2" "$work/$1.log")
+  if [ $# -ge 5 ]; then
+    tail -n 1 "$work/$1.log"
+    c_pass=$((c_pass + $4)) c_fail=$((c_fail + $5))
+    if [ "$(cat "$work/$1.rc")" != 0 ] && [ "$5" = 0 ]; then
+      tail -n 40 "$work/$1.log"
+      echo "$2 tests: exit status $(cat "$work/$1.rc"); counted as 1 failure"
       c_fail=$((c_fail + 1))
     fi
   else
-    tail -n 40 "$work/g.log"
-    echo "GPU emulation tests: no summary line; counted as 1 failure"
+    tail -n 40 "$work/$1.log"
+    echo "$2 tests: no summary line; counted as 1 failure"
     c_fail=$((c_fail + 1))
   fi
+}
+if [ -f tests/engine/gpu.mk ]; then
+  # The CUDA scheme end to end on the fake driver and NVRTC of
+  # tests/engine/fakecuda (no GPU needed; a C++ compiler builds the kernels).
+  gpu_group gpu-emu-check "GPU emulation" "GPU backend on the emulated driver"
+  # Every op and reduction's CUDA source compiled by the real NVRTC to PTX
+  # and CUBIN (skipped inside the group when libnvrtc cannot be loaded).
+  gpu_group nvrtc-check NVRTC "generated CUDA through NVRTC"
 fi
 
 # ------------------------------------------------- ground-rule linters ----

@@ -71,6 +71,8 @@ static const struct { const char *name, *operands, *params; } special[] = {
   {"ComplexSum", "z * w", ""}, {"ComplexSumT", "ComplexSum(z)", "4"}, {"ComplexAdd", "z, w", ""},
   {"ComplexSubtract", "z, w", ""}, {"ComplexMult", "z, w", ""}, {"ComplexScal", "z, t", ""},
   {"ComplexRealScal", "b, z", ""}, {"ComplexDivide", "z, w", ""}, {"ComplexExp", "z - w", ""},
+  {"BSpline", "Concat(s, Concat(s + 1, Concat(s + 2, Concat(s + 3, s + 4)))), s + Elem(x * y, 0) * 3 / 2",
+   "2"},
 };
 
 typedef struct oprow { const char *name; int arity, npar, flags; } oprow;
